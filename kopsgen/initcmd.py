@@ -1,0 +1,89 @@
+"""`kopsgen init`: write a commented cluster.yaml that validates as written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from kopsgen.errors import UsageError, WorkspaceError
+from kopsgen.spec import load_spec_text
+from kopsgen.spec.model import DEFAULT_KUBERNETES_VERSION, SUPPORTED_MINORS
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+#: Regions whose zone letters do not start at a, b (as seen by most accounts). kopsgen init
+#: cannot ask AWS (it runs offline); `kopsgen validate --aws` checks the zones exist.
+FIRST_ZONES = {"ap-northeast-1": ("a", "c"), "us-west-1": ("b", "c")}
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    cluster_name: str | None
+    external_dns_name: str | None
+    region: str | None
+    availability_zone: str | None = None
+    key_name: str | None = None
+    kms_key_arn: str | None = None
+    hosted_zone_id: str | None = None
+    s3_uri: str | None = None
+
+
+def render_cluster_yaml(opts: InitOptions) -> str:
+    """The commented cluster.yaml for ``opts``; raises SpecError if it would not validate."""
+    missing = [flag for flag, value in (("--cluster-name", opts.cluster_name),
+                                        ("--external-dns-name", opts.external_dns_name),
+                                        ("--region", opts.region)) if not value]
+    if missing:
+        raise UsageError("missing required option" + ("s " if len(missing) > 1 else " ")
+                         + ", ".join(missing))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    region = opts.region or ""
+    text = env.get_template("cluster.yaml.j2").render(
+        cluster_name=opts.cluster_name,
+        external_dns_name=opts.external_dns_name,
+        region=region,
+        zones=tuple(region + z for z in FIRST_ZONES.get(region, ("a", "b"))),
+        availability_zone=opts.availability_zone,
+        key_name=opts.key_name,
+        kms_key_arn=opts.kms_key_arn or "",
+        hosted_zone_id=opts.hosted_zone_id,
+        s3_uri=opts.s3_uri,
+        kubernetes_version=DEFAULT_KUBERNETES_VERSION,
+        supported=", ".join(f"{a}.{b}" for a, b in SUPPORTED_MINORS),
+    )
+    # The flags are user input: a bad one must fail here, naming the field, not later.
+    load_spec_text(text, "cluster.yaml")
+    return text
+
+
+def write_new_file(path: Path, text: str, *, force: bool) -> None:
+    """Create ``path`` atomically; never replace an existing file unless ``force``."""
+    if path.exists() and not force:
+        raise WorkspaceError(f"{path} already exists; not overwriting it (use --force to "
+                             "replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        if force:
+            os.replace(tmp, path)
+        else:
+            # link() fails if the file appeared meanwhile: never clobber a concurrent init.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise WorkspaceError(f"{path} already exists; not overwriting it (use "
+                                     "--force to replace it)") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,175 @@
+"""Flatcar cloud-configs for the three node roles: etcd, controller and worker.
+
+Pure: :class:`CloudConfigParams` in, ``userdata/cloud-config-<role>`` bytes out. The configs
+are written for coreos-cloudinit (``coreos.units`` and ``write_files`` only) and hold no
+secret: every node fetches its role's credentials from the cluster's S3 prefix at boot
+(``kopsgen-credentials.service``) with the ``/opt/bin/kopsgen-s3-get`` helper that the EC2
+user data bootstrap installs, together with ``/etc/kopsgen/environment``.
+
+Every file a node receives is its own Jinja template under ``kopsgen/templates/cloudconfig``
+(units, shell scripts, configs, static pods, add-ons); the three role templates only say
+which of them a role gets.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+ROLES = ("etcd", "controller", "worker")
+
+#: The API server's port on the controllers and behind the load balancer.
+API_PORT = 443
+
+#: Kubernetes minors the cloud-configs are written and tested for (oldest first), with the
+#: AWS cloud-controller-manager release of the same minor (its releases follow Kubernetes').
+CLOUD_CONTROLLER_MANAGER_VERSIONS: dict[str, str] = {
+    "1.33": "v1.33.4",
+    "1.34": "v1.34.3",
+    "1.35": "v1.35.2",
+    "1.36": "v1.36.1",
+}
+SUPPORTED_MINORS: tuple[str, ...] = tuple(CLOUD_CONTROLLER_MANAGER_VERSIONS)
+
+#: Images and downloads that do not follow the Kubernetes version: each works with every
+#: supported minor.
+IMAGES: dict[str, str] = {
+    "pause": "registry.k8s.io/pause:3.10.1",
+    "coredns": "registry.k8s.io/coredns/coredns:v1.12.1",
+    "flannel": "ghcr.io/flannel-io/flannel:v0.26.7",
+    "flannel_cni_plugin": "ghcr.io/flannel-io/flannel-cni-plugin:v1.6.2-flannel1",
+    "ebs_csi_driver": "public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.47.0",
+    "csi_provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v5.2.0",
+    "csi_attacher": "registry.k8s.io/sig-storage/csi-attacher:v4.8.0",
+    "csi_resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.12.0",
+    "csi_node_driver_registrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0",
+    "csi_livenessprobe": "registry.k8s.io/sig-storage/livenessprobe:v2.15.0",
+}
+#: containernetworking/plugins release installed in /opt/cni/bin (bridge, host-local, ...),
+#: which flannel's CNI plugin delegates to.
+CNI_PLUGINS_VERSION = "v1.6.2"
+
+_CA = "ca.pem"
+#: The credentials each role fetches into /etc/kubernetes/pki (S3 key
+#: ``credentials/<role>/<file>``). Controllers bootstrap their kubelet with worker.pem like
+#: workers do, and use admin.pem to apply the add-ons and label themselves.
+CREDENTIAL_FILES: dict[str, tuple[str, ...]] = {
+    "etcd": (_CA, "etcd.pem", "etcd-key.pem", "etcd-peer.pem", "etcd-peer-key.pem"),
+    "controller": (
+        _CA,
+        "ca-key.pem",
+        "apiserver.pem",
+        "apiserver-key.pem",
+        "apiserver-kubelet-client.pem",
+        "apiserver-kubelet-client-key.pem",
+        "etcd-client.pem",
+        "etcd-client-key.pem",
+        "kube-controller-manager.pem",
+        "kube-controller-manager-key.pem",
+        "kube-scheduler.pem",
+        "kube-scheduler-key.pem",
+        "service-account.pem",
+        "service-account-key.pem",
+        "admin.pem",
+        "admin-key.pem",
+        "worker.pem",
+        "worker-key.pem",
+    ),
+    "worker": (_CA, "worker.pem", "worker-key.pem"),
+}
+
+_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class CloudConfigParams:
+    """Everything the cloud-configs depend on, as plain values (the spec maps onto it)."""
+
+    cluster_name: str  # "k8s"
+    external_dns_name: str  # API name; workers reach the API here, e.g. "k8s.kubeops.net"
+    region: str  # "us-east-1"
+    kubernetes_version: str  # "v1.34.2" (normalised: no _coreos suffix)
+    etcd_version: str  # "v3.5.21"
+    etcd_members: tuple[tuple[str, str], ...]  # (name, fqdn), e.g. ("etcd0", "etcd0.k8s.internal")
+    service_cidr: str  # "10.3.0.0/24"
+    pod_cidr: str  # "10.2.0.0/16"
+    dns_service_ip: str  # "10.3.0.10"
+    cluster_domain: str = "cluster.local"
+
+
+def kubernetes_minor(version: str) -> str:
+    """``"v1.34.2"`` -> ``"1.34"``; ValueError for anything that is not vMAJOR.MINOR.PATCH."""
+    m = _VERSION.match(version)
+    if m is None:
+        raise ValueError(f"expected a version like v1.34.2, got {version!r}")
+    return f"{m.group(1)}.{m.group(2)}"
+
+
+def _shquote(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("kopsgen", "templates/cloudconfig"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["shquote"] = _shquote
+    return env
+
+
+def _context(params: CloudConfigParams) -> dict[str, object]:
+    minor = kubernetes_minor(params.kubernetes_version)
+    if minor not in CLOUD_CONTROLLER_MANAGER_VERSIONS:
+        raise ValueError(
+            f"Kubernetes {params.kubernetes_version} is not supported; "
+            f"supported minors: {', '.join(SUPPORTED_MINORS)}"
+        )
+    if not params.etcd_members:
+        raise ValueError("at least one etcd member is required")
+    return {
+        **{f: getattr(params, f) for f in params.__dataclass_fields__},
+        "kubernetes_minor": minor,
+        "cloud_controller_manager_version": CLOUD_CONTROLLER_MANAGER_VERSIONS[minor],
+        "images": IMAGES,
+        "cni_plugins_version": CNI_PLUGINS_VERSION,
+        "api_port": API_PORT,
+        "credential_files": CREDENTIAL_FILES,
+        "etcd_initial_cluster": ",".join(
+            f"{name}=https://{fqdn}:2380" for name, fqdn in params.etcd_members
+        ),
+        "etcd_servers": ",".join(f"https://{fqdn}:2379" for _, fqdn in params.etcd_members),
+    }
+
+
+def _role_context(params: CloudConfigParams, role: str) -> dict[str, object]:
+    controller = role == "controller"
+    return {
+        "role": role,
+        # A controller's kubelet talks to the API server next to it, not through the load
+        # balancer: a target of a load balancer that keeps client IPs cannot reach itself.
+        "kubelet_server": (
+            f"https://127.0.0.1:{API_PORT}" if controller else f"https://{params.external_dns_name}"
+        ),
+        "kubernetes_binaries": ("kubelet", "kubectl") if controller else ("kubelet",),
+    }
+
+
+def render_cloudconfigs(params: CloudConfigParams) -> dict[str, bytes]:
+    """The three cloud-configs, keyed ``userdata/cloud-config-<role>``. Same input, same bytes."""
+    env = _environment()
+    ctx = _context(params)
+    out: dict[str, bytes] = {}
+    for role in ROLES:
+        text = env.get_template(f"{role}.yaml.j2").render(ctx, **_role_context(params, role))
+        out[f"userdata/cloud-config-{role}"] = text.encode("utf-8")
+    return out

@@ -1,0 +1,61 @@
+"""Loading cluster.yaml: YAML with positions -> checked keys and types -> a validated Spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kopsgen.errors import Problem, SpecError, WorkspaceError
+from kopsgen.spec.build import build_spec
+from kopsgen.spec.model import Spec
+from kopsgen.spec.yamlload import load_yaml
+
+__all__ = ["Loaded", "Spec", "load_spec", "load_spec_text", "MAX_BYTES"]
+
+#: A cluster.yaml is a few KB; refuse anything absurd before parsing it.
+MAX_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Loaded:
+    spec: Spec
+    warnings: list[Problem]
+
+
+def load_spec_text(text: str, filename: str = "cluster.yaml") -> Loaded:
+    """Validate cluster.yaml ``text``; raise :class:`SpecError` with every problem."""
+    data, positions, problems = load_yaml(text, filename)
+    if problems:
+        raise SpecError(problems)
+    spec, errors, warnings = build_spec(data, positions, filename)
+    if errors or spec is None:
+        raise SpecError(errors or [Problem(0, 0, "", "invalid cluster.yaml", filename)],
+                        warnings)
+    return Loaded(spec, sorted(warnings))
+
+
+def load_spec(path: Path) -> Loaded:
+    """Read and validate the cluster.yaml at ``path``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Problem(0, 0, "", f"{path} not found; run `kopsgen init` to create it "
+                                 "(or pass -C DIR)", file=str(path))]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem(0, 0, "", "is a directory, not a file",
+                                 file=str(path))]) from None
+    except OSError as exc:
+        raise WorkspaceError(f"{path}: cannot read: {exc.strerror}") from None
+    name = path.name if path.parent == Path(".") else str(path)
+    if len(raw) > MAX_BYTES:
+        raise SpecError([Problem(0, 0, "", f"is {len(raw)} bytes; a cluster.yaml is at most "
+                                 f"{MAX_BYTES}", file=name)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(0, 0, "", f"is not UTF-8 text (byte {exc.start})",
+                                 file=name)]) from None
+    if "\x00" in text:
+        raise SpecError([Problem(0, 0, "", "contains NUL bytes; is it a binary file?",
+                                 file=name)])
+    return load_spec_text(text, name)

@@ -1,0 +1,79 @@
+"""Shared test helpers: finding outside programs and the offline Terraform provider mirror.
+
+Tests that need an outside program call :func:`require_tool`. Where the program is missing
+the test is skipped with a visible reason -- unless ``KOPSGEN_REQUIRE_TOOLS=1`` (set by
+``.ci/run``), which turns the skip into a failure so CI never silently skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tools_required() -> bool:
+    return os.environ.get("KOPSGEN_REQUIRE_TOOLS", "") not in ("", "0", "false", "no")
+
+
+def missing(reason: str) -> None:
+    """Skip (or, when tools are required, fail) with ``reason``."""
+    if tools_required():
+        pytest.fail(f"KOPSGEN_REQUIRE_TOOLS=1 and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    """Return the path of program ``name`` or skip/fail the test visibly."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"'{name}' is not on PATH")
+    return path  # type: ignore[return-value]
+
+
+def require_module(name: str):
+    """Import a Python module the test needs (e.g. moto.server) or skip/fail visibly."""
+    try:
+        return __import__(name, fromlist=["_"])
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        missing(f"Python module {name!r} is not installed ({exc})")
+
+
+def find_provider_mirror() -> Path | None:
+    """The local Terraform provider mirror (a directory named tf-plugins), if any."""
+    env = os.environ.get("KOPSGEN_TF_PLUGIN_MIRROR")
+    if env and Path(env).is_dir():
+        return Path(env)
+    for base in (Path("/opt"), Path("/usr/local/share"), Path("/usr/share"), Path("/srv")):
+        cand = base / "tf-plugins"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def terraform_env(tmp: Path) -> dict[str, str]:
+    """Environment for running the real terraform offline in tests.
+
+    Where the mirror exists, write a CLI config that installs providers only from it;
+    elsewhere leave normal registry installs alone. A plugin cache shared by the test
+    session keeps repeated ``terraform init`` fast.
+    """
+    env = dict(os.environ)
+    env["TF_IN_AUTOMATION"] = "1"
+    env["CHECKPOINT_DISABLE"] = "1"
+    mirror = find_provider_mirror()
+    if mirror is not None:
+        cfg = tmp / "terraform.rc"
+        cfg.write_text(
+            "provider_installation {\n"
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
+            '    include = ["registry.terraform.io/*/*"]\n  }\n'
+            '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n'
+            "}\n"
+        )
+        env["TF_CLI_CONFIG_FILE"] = str(cfg)
+    return env
