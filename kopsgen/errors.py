@@ -61,6 +61,13 @@ class AwsCheckError(KopsgenError):
     exit_code = ExitCode.AWS_CHECK_FAILED
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped, so a message is always one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One spec problem: where it is and what is wrong.
@@ -79,7 +86,7 @@ class Problem:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         prefix = "warning: " if self.severity == "warning" else ""
         field = f"{self.field}: " if self.field else ""
-        return f"{where}: {prefix}{field}{self.message}"
+        return one_line(f"{where}: {prefix}{field}{self.message}")
 
 
 class SpecError(KopsgenError):

@@ -65,8 +65,8 @@ def load_yaml(text: str, filename: str = "cluster.yaml") -> tuple[Any, Positions
     """
     problems: list[Problem] = []
     positions = Positions()
-    loader = _Loader(text)
     try:
+        loader = _Loader(text)
         try:
             root = loader.get_single_node()
         finally:
@@ -77,8 +77,9 @@ def load_yaml(text: str, filename: str = "cluster.yaml") -> tuple[Any, Positions
         what = (exc.problem or exc.context or "invalid YAML").strip()
         problems.append(Problem(line, col, "", f"invalid YAML: {what}", file=filename))
         return None, positions, problems
-    except yaml.YAMLError as exc:  # e.g. "expected a single document"
-        problems.append(Problem(1, 1, "", f"invalid YAML: {exc}".splitlines()[0], file=filename))
+    except yaml.YAMLError as exc:  # e.g. "expected a single document", bad characters
+        first = " ".join(str(exc).split())
+        problems.append(Problem(1, 1, "", f"invalid YAML: {first}", file=filename))
         return None, positions, problems
     if root is None:
         return None, positions, problems
