@@ -72,8 +72,6 @@ REMOVED_KEYS: dict[str, dict[str, str]] = {
                                    "persistent EBS volume; remove it",
         "workerTopologyPrivate": "is not supported; mark subnets `private: true` and list them "
                                  "in worker.nodePools[].subnets",
-        "apiEndpoints": "is not supported; use externalDNSName, hostedZoneId, createRecordSet "
-                        "and controller.loadBalancer.private",
         "adminAPIEndpointName": "is not supported; the kubeconfig uses externalDNSName",
         "customSettings": _UNSUPPORTED,
         "cloudWatchLogging": _UNSUPPORTED,
@@ -1144,6 +1142,82 @@ class _Builder:
                           "one can reach the nodes over SSH")
 
 
+_ENDPOINT_KEYS = {"name", "dnsName", "loadBalancer"}
+_ENDPOINT_LB_KEYS = {"private", "hostedZone", "recordSetTTL", "recordSetManaged", "type",
+                     "apiAccessAllowedSourceCIDRs", "subnets", "id", "managed",
+                     "securityGroupIds"}
+
+
+def _translate_api_endpoints(data: dict, positions: Positions, out: _Collector) -> dict:
+    """kube-aws v0.9.7+ wrote the API name as a one-entry ``apiEndpoints`` list; map that
+    entry onto externalDNSName / hostedZoneId / createRecordSet / recordSetTTL /
+    controller.loadBalancer.private / apiAccessAllowedSourceCIDRs."""
+    endpoints = data.get("apiEndpoints")
+    if endpoints is None:
+        return data
+    data = dict(data)
+    del data["apiEndpoints"]
+    base: Path = ("apiEndpoints",)
+    if not isinstance(endpoints, list) or len(endpoints) != 1 or not isinstance(
+            endpoints[0], dict):
+        out.error(base, "kopsgen supports exactly one API endpoint; write it as "
+                  "externalDNSName (with hostedZoneId/createRecordSet)")
+        return data
+    if "externalDNSName" in data:
+        out.error(base, "give the API name either as externalDNSName or in apiEndpoints, "
+                  "not both")
+        return data
+    ep = endpoints[0]
+    here: Path = base + (0,)
+
+    def move(src: Path, dst: str, value: Any) -> None:
+        data[dst] = value
+        positions.at.setdefault((dst,), positions.of(src))
+
+    for key in ep:
+        if key not in _ENDPOINT_KEYS:
+            out.error(here + (key,), f"unknown key `{key}` in an API endpoint")
+    if "dnsName" in ep:
+        move(here + ("dnsName",), "externalDNSName", ep["dnsName"])
+    lb = ep.get("loadBalancer") or {}
+    if not isinstance(lb, dict):
+        out.error(here + ("loadBalancer",), "must be a mapping of keys to values")
+        return data
+    lbp = here + ("loadBalancer",)
+    for key in lb:
+        if key not in _ENDPOINT_LB_KEYS:
+            out.error(lbp + (key,), f"unknown key `{key}` in an API endpoint's loadBalancer")
+    if "id" in lb or lb.get("managed") is False:
+        out.error(lbp + ("id" if "id" in lb else "managed",), "an existing load balancer is "
+                  "not supported: kopsgen creates the API's network load balancer")
+    if "subnets" in lb or "securityGroupIds" in lb:
+        out.error(lbp + ("subnets" if "subnets" in lb else "securityGroupIds",),
+                  "is not supported: the load balancer uses the public subnets, or the "
+                  "private ones with private: true")
+    if lb.get("type") not in (None, "network", "classic"):
+        out.error(lbp + ("type",), "must be network or classic")
+    elif lb.get("type") == "classic":
+        out.warn(lbp + ("type",), "kopsgen always creates a network load balancer")
+    if "private" in lb:
+        controller = dict(data.get("controller") or {})
+        controller["loadBalancer"] = {**(controller.get("loadBalancer") or {}),
+                                      "private": lb["private"]}
+        move(lbp + ("private",), "controller", controller)
+        positions.at.setdefault(("controller", "loadBalancer", "private"),
+                                positions.of(lbp + ("private",)))
+    zone = lb.get("hostedZone")
+    if isinstance(zone, dict) and "id" in zone:
+        move(lbp + ("hostedZone", "id"), "hostedZoneId", zone["id"])
+        if lb.get("recordSetManaged", True) is not False:
+            move(lbp + ("hostedZone",), "createRecordSet", True)
+    if "recordSetTTL" in lb:
+        move(lbp + ("recordSetTTL",), "recordSetTTL", lb["recordSetTTL"])
+    if "apiAccessAllowedSourceCIDRs" in lb:
+        move(lbp + ("apiAccessAllowedSourceCIDRs",), "apiAccessAllowedSourceCIDRs",
+             lb["apiAccessAllowedSourceCIDRs"])
+    return data
+
+
 def build_spec(data: Any, positions: Positions, filename: str = "cluster.yaml"
                ) -> tuple[Spec | None, list[Problem], list[Problem]]:
     """Validate loaded YAML; return (spec or None, errors, warnings)."""
@@ -1154,6 +1228,7 @@ def build_spec(data: Any, positions: Positions, filename: str = "cluster.yaml"
     if not isinstance(data, dict):
         out.error((), f"must be a mapping of keys to values, not a {type(data).__name__}")
         return None, out.errors, out.warnings
+    data = _translate_api_endpoints(data, positions, out)
     cleaned = _check_keys(data, (), out)
     raw = _validate_shapes(cleaned, out)
     if raw is None:

@@ -407,3 +407,50 @@ def test_billion_laughs_is_refused():
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     errs = errors_of("\n".join(lines) + "\n")
     assert any("too many values" in s for s in errs)
+
+
+KUBE_AWS_097_TEMPLATE = """\
+# Unique name of Kubernetes cluster.
+clusterName: mycluster
+#releaseChannel: stable
+apiEndpoints:
+- # The unique name of this API endpoint
+  name: default
+  dnsName: api.example.com
+  loadBalancer:
+    #private: false
+    hostedZone:
+      # The ID of hosted zone to add the dnsName to.
+      id: Z3P5QSUBK4POTI
+keyName: mykey
+region: us-west-2
+availabilityZone: us-west-2a
+kmsKeyArn: "arn:aws:kms:us-west-2:123456789012:key/12345678-90ab-cdef-1234-567890abcdef"
+worker:
+  nodePools:
+    - # Name of this node pool.
+      name: nodepool1
+#      subnets:
+#      - name: ManagedPublicSubnet1
+"""
+
+
+def test_kube_aws_api_endpoints_template_loads():
+    loaded = load_spec_text(KUBE_AWS_097_TEMPLATE)
+    spec = loaded.spec
+    assert spec.external_dns_name == "api.example.com"
+    assert spec.hosted_zone_id == "Z3P5QSUBK4POTI" and spec.create_record_set
+    assert spec.single_az and spec.subnets[0].availability_zone == "us-west-2a"
+
+
+def test_two_api_endpoints_are_refused():
+    text = KUBE_AWS_097_TEMPLATE.replace(
+        "apiEndpoints:\n", "apiEndpoints:\n- name: other\n  dnsName: b.example.com\n")
+    lines = errors_of(text)
+    assert any(": apiEndpoints: kopsgen supports exactly one API endpoint" in s for s in lines)
+
+
+def test_api_endpoint_private_maps_to_internal_load_balancer():
+    text = KUBE_AWS_097_TEMPLATE.replace("#private: false", "private: true")
+    lines = errors_of(text)  # single-AZ public subnet: an internal LB needs private subnets
+    assert any("controller.loadBalancer.private" in s for s in lines)
