@@ -189,6 +189,80 @@ def init(
                "and Terraform workspace.")
 
 
+@app.command()
+def render(
+    part: Annotated[str | None, typer.Argument(
+        help="credentials (credentials/, userdata/, kubeconfig) or stack (terraform/); "
+             "default: both.", show_default=False)] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; exit 1 with a diff if the workspace is stale.")] = False,
+    cluster_dir: DirOpt = None,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Generate the workspace from cluster.yaml (only changed files are written)."""
+    from kopsgen import core
+    from kopsgen.workspace import notify_stderr
+
+    root = _cluster_dir(cluster_dir)
+    outcome = core.render(root, part)
+    _print_problems(None, outcome.warnings)
+    if check:
+        result = core.check(root, outcome)
+        if output is Output.json:
+            typer.echo(json.dumps({
+                "up_to_date": result.up_to_date,
+                "changes": [{"path": e.path, "status": e.status.value}
+                            for e in result.plan.entries if e.status.value in
+                            ("created", "updated", "removed")],
+            }, indent=2))
+        elif result.up_to_date:
+            typer.echo(f"{root}: up to date ({result.plan.summary()})")
+        else:
+            typer.echo(result.diff, nl=False)
+            echo_err(f"{root}: workspace is stale -- would be {result.plan.summary()}; run "
+                     "`kopsgen render`", kind="drift")
+        if not result.up_to_date:
+            raise typer.Exit(ExitCode.DRIFT)
+        return
+    for notice in outcome.notices:
+        echo_err(notice, kind="notice")
+    report = core.write(root, outcome, on_wait=notify_stderr)
+    if output is Output.json:
+        typer.echo(json.dumps({"files": [{"path": p, "status": st.value}
+                                         for p, st in report.entries],
+                               "notices": outcome.notices}, indent=2))
+        return
+    for path, status in report.entries:
+        if status.value != "unchanged":
+            typer.echo(f"  {status.value:<9} {path}")
+    typer.echo(f"{root}: {report.summary()}")
+
+
+@app.command()
+def certs(
+    cluster_dir: DirOpt = None,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Show each certificate: subject, SANs, issuer, days left (kube-aws: show certificates)."""
+    from kopsgen import core
+
+    infos = core.certificates(_cluster_dir(cluster_dir))
+    if output is Output.json:
+        typer.echo(json.dumps([{
+            "file": i.file, "subject": i.subject, "sans": list(i.sans), "issuer": i.issuer,
+            "not_after": i.not_after.isoformat(), "days_left": i.days_left,
+            "usages": list(i.usages)} for i in infos], indent=2))
+        return
+    for i in infos:
+        typer.echo(f"{i.file}")
+        typer.echo(f"  subject:   {i.subject}")
+        if i.sans:
+            typer.echo(f"  SANs:      {', '.join(i.sans)}")
+        typer.echo(f"  issuer:    {i.issuer}")
+        typer.echo(f"  usages:    {', '.join(i.usages)}")
+        typer.echo(f"  expires:   {i.not_after:%Y-%m-%d} ({i.days_left} days left)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and map every failure to a named exit code."""
     code = run(argv)

@@ -381,3 +381,15 @@ def test_second_writer_proceeds_when_the_first_finishes(tmp_path):
     report = write_workspace(tmp_path, base_files(), lock_timeout=5, on_wait=notices.append)
     assert report.summary().startswith("6 created")
     assert len(notices) == 1
+
+
+def test_partial_render_scope_leaves_other_generated_files_alone(tmp_path):
+    from kopsgen.workspace import Status, write_workspace
+
+    write_workspace(tmp_path, {"terraform/main.tf": b"a\n", "userdata/x": b"u\n"})
+    report = write_workspace(tmp_path, {"userdata/x": b"u2\n"}, scope=("userdata",))
+    assert dict(report.entries) == {"userdata/x": Status.UPDATED}
+    assert (tmp_path / "terraform/main.tf").read_bytes() == b"a\n"
+    # and a later full render still knows terraform/main.tf is generated (removes it)
+    report = write_workspace(tmp_path, {"userdata/x": b"u2\n"})
+    assert dict(report.entries)["terraform/main.tf"] is Status.REMOVED

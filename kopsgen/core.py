@@ -1,0 +1,108 @@
+"""The core operations the CLI calls: load, render, check, describe certificates.
+
+Everything that touches the cluster directory goes through here and
+:mod:`kopsgen.workspace`; the CLI only parses options and prints.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kopsgen.errors import Problem, UsageError, WorkspaceError
+from kopsgen.spec import Loaded, load_spec
+from kopsgen.workspace import CheckResult, WriteReport
+
+CREDENTIALS = "credentials"
+#: Parts of a render (kube-aws's `render credentials` / `render stack`), in render order.
+PARTS = ("credentials", "stack")
+#: What each part owns in the cluster directory (a partial render touches nothing else).
+PART_SCOPE = {
+    "credentials": ("credentials", "userdata", "kubeconfig", ".gitignore"),
+    "stack": ("terraform",),
+}
+
+
+@dataclass
+class RenderOutcome:
+    loaded: Loaded
+    files: dict
+    notices: list[str] = field(default_factory=list)
+    scope: tuple[str, ...] | None = None
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.loaded.warnings
+
+
+def read_credentials(cluster_dir: Path) -> dict[str, bytes]:
+    """The existing files of credentials/ (regular files only; symlinks are not followed,
+    so a link cannot smuggle a foreign key into the PKI)."""
+    base = cluster_dir / CREDENTIALS
+    out: dict[str, bytes] = {}
+    try:
+        names = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {base}: {exc.strerror}") from None
+    for name in names:
+        path = base / name
+        try:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                out[name] = path.read_bytes()
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
+    return out
+
+
+def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None = None
+           ) -> RenderOutcome:
+    """Render ``part`` (or everything) in memory; nothing is written."""
+    from kopsgen.render.workspace_files import render_credentials_part
+
+    if part is not None and part not in PARTS:
+        raise UsageError(f"unknown part {part!r}; use one of {', '.join(PARTS)}")
+    loaded = load_spec(cluster_dir / "cluster.yaml")
+    now = now or datetime.now(UTC)
+    files: dict = {}
+    notices: list[str] = []
+    parts = PARTS if part is None else (part,)
+    if "credentials" in parts:
+        rendered = render_credentials_part(loaded.spec, read_credentials(cluster_dir), now)
+        files.update(rendered.files)
+        notices.extend(rendered.notices)
+    if "stack" in parts:
+        from kopsgen.render.stack import render_stack
+
+        files.update(render_stack(loaded.spec))
+    scope = None if part is None else PART_SCOPE[part]
+    return RenderOutcome(loaded, files, notices, scope)
+
+
+def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None) -> WriteReport:
+    from kopsgen.workspace import write_workspace
+
+    return write_workspace(cluster_dir, outcome.files, on_wait=on_wait, scope=outcome.scope)
+
+
+def check(cluster_dir: Path, outcome: RenderOutcome) -> CheckResult:
+    from kopsgen.workspace import check_workspace
+
+    # Credentials are compared by presence and validity, never printed.
+    return check_workspace(cluster_dir, outcome.files, scope=outcome.scope,
+                           redact=(CREDENTIALS, "kubeconfig"))
+
+
+def certificates(cluster_dir: Path, *, now: datetime | None = None):
+    from kopsgen.render.pki import describe_certificates
+
+    files = read_credentials(cluster_dir)
+    if not files:
+        raise WorkspaceError(f"no credentials in {cluster_dir / CREDENTIALS}; run "
+                             "`kopsgen render` first")
+    return describe_certificates(files, now or datetime.now(UTC))
