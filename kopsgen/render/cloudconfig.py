@@ -20,6 +20,8 @@ from functools import cache
 
 import jinja2
 
+from kopsgen.render.pki import ROLE_FILES
+
 ROLES = ("etcd", "controller", "worker")
 
 #: The API server's port on the controllers and behind the load balancer.
@@ -53,34 +55,9 @@ IMAGES: dict[str, str] = {
 #: which flannel's CNI plugin delegates to.
 CNI_PLUGINS_VERSION = "v1.6.2"
 
-_CA = "ca.pem"
 #: The credentials each role fetches into /etc/kubernetes/pki (S3 key
-#: ``credentials/<role>/<file>``). Controllers bootstrap their kubelet with worker.pem like
-#: workers do, and use admin.pem to apply the add-ons and label themselves.
-CREDENTIAL_FILES: dict[str, tuple[str, ...]] = {
-    "etcd": (_CA, "etcd.pem", "etcd-key.pem", "etcd-peer.pem", "etcd-peer-key.pem"),
-    "controller": (
-        _CA,
-        "ca-key.pem",
-        "apiserver.pem",
-        "apiserver-key.pem",
-        "apiserver-kubelet-client.pem",
-        "apiserver-kubelet-client-key.pem",
-        "etcd-client.pem",
-        "etcd-client-key.pem",
-        "kube-controller-manager.pem",
-        "kube-controller-manager-key.pem",
-        "kube-scheduler.pem",
-        "kube-scheduler-key.pem",
-        "service-account.pem",
-        "service-account-key.pem",
-        "admin.pem",
-        "admin-key.pem",
-        "worker.pem",
-        "worker-key.pem",
-    ),
-    "worker": (_CA, "worker.pem", "worker-key.pem"),
-}
+#: ``credentials/<role>/<file>``): the PKI's per-role lists, defined once there.
+CREDENTIAL_FILES: dict[str, tuple[str, ...]] = dict(ROLE_FILES)
 
 _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 

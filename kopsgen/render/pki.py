@@ -77,8 +77,9 @@ ALL_FILES: tuple[str, ...] = (
 SECRET_NAMES: frozenset[str] = frozenset(f for f in ALL_FILES if f.endswith("-key.pem"))
 
 # What each node role receives (delivered from S3, never via user data). Controllers hold
-# ca-key.pem because kube-controller-manager signs the kubelets' CSRs; they also run a
-# kubelet, which bootstraps like a worker's.
+# ca-key.pem because kube-controller-manager signs the kubelets' CSRs (so admin.pem, which
+# they use to apply the cluster add-ons, adds no exposure); they also run a kubelet, which
+# bootstraps like a worker's. This is the one list: the cloud-configs fetch exactly these.
 ROLE_FILES: dict[str, tuple[str, ...]] = {
     "etcd": (CA_CERT, "etcd.pem", "etcd-key.pem", "etcd-peer.pem", "etcd-peer-key.pem"),
     "controller": (
@@ -96,6 +97,8 @@ ROLE_FILES: dict[str, tuple[str, ...]] = {
         "kube-scheduler-key.pem",
         SA_PUB,
         SA_KEY,
+        "admin.pem",
+        "admin-key.pem",
         "worker.pem",
         "worker-key.pem",
     ),
@@ -460,8 +463,7 @@ def _reasons(
         reasons.append("not signed by the current CA (ca.pem)")
     if cert.subject != profile.subject:
         reasons.append(
-            f"subject changed ({cert.subject.rfc4514_string()} -> "
-            f"{profile.subject.rfc4514_string()})"
+            f"subject changed ({cert.subject.rfc4514_string()} -> {profile.subject.rfc4514_string()})"
         )
     have = _san_strings(cert)
     if set(have) != set(profile.sans):
@@ -549,9 +551,7 @@ def _check_params(params: PkiParams) -> None:
         raise KopsgenError("at least one etcd name is needed", exit_code=ExitCode.INVALID_SPEC)
 
 
-def render_credentials(
-    params: PkiParams, existing: Mapping[str, bytes], now: datetime
-) -> CredentialsResult:
+def render_credentials(params: PkiParams, existing: Mapping[str, bytes], now: datetime) -> CredentialsResult:
     """Every file of credentials/, reusing what still fits.
 
     A leaf certificate is (re-)issued only when it is missing, its key is missing or does

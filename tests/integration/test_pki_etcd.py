@@ -65,9 +65,7 @@ class Cluster:
     def logged_since(self, sizes: list[int]) -> str:
         return "".join(p.read_bytes()[n:].decode() for p, n in zip(self.logs, sizes, strict=True))
 
-    def ctl(
-        self, *args: str, cert: str = "etcd-client", creds: Path | None = None, timeout: int = 5
-    ):
+    def ctl(self, *args: str, cert: str = "etcd-client", creds: Path | None = None, timeout: int = 5):
         c = creds or self.creds
         return subprocess.run(
             [
@@ -180,9 +178,7 @@ def test_all_members_healthy_with_the_client_certificate(cluster):
 
 
 def test_client_certificate_from_another_ca_is_refused(cluster, tmp_path):
-    other = render_credentials(
-        dataclasses.replace(PARAMS, cluster_name="other"), {}, datetime.now(UTC)
-    )
+    other = render_credentials(dataclasses.replace(PARAMS, cluster_name="other"), {}, datetime.now(UTC))
     foreign = write_files(other.files, tmp_path / "other")
     before = cluster.log_sizes()
     out = cluster.ctl("endpoint", "health", cert="etcd-client", creds=foreign, timeout=2)

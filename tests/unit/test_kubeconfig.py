@@ -23,9 +23,7 @@ def creds():
 
 
 def render(creds, server="https://k8s.kubeops.net") -> bytes:
-    return render_kubeconfig(
-        "kubeops", server, creds["ca.pem"], creds["admin.pem"], creds["admin-key.pem"]
-    )
+    return render_kubeconfig("kubeops", server, creds["ca.pem"], creds["admin.pem"], creds["admin-key.pem"])
 
 
 def test_embeds_the_credentials_and_names_everything_after_the_cluster(creds):

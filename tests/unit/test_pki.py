@@ -157,9 +157,7 @@ def test_every_certificate_verifies_against_the_ca(request, result):
         pub = (
             cert(files, name)
             .public_key()
-            .public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         priv = key(files, name.replace(".pem", "-key.pem")).public_key()
         assert pub == priv.public_bytes(
@@ -201,8 +199,7 @@ def test_ecdsa_p256_by_default_and_rsa_2048_when_asked(ecdsa, rsa_result):
             assert isinstance(k, rsa.RSAPrivateKey) and k.key_size == 2048
     sa = serialization.load_pem_public_key(rsa_result.files["service-account.pem"])
     assert (
-        sa.public_numbers()
-        == key(rsa_result.files, "service-account-key.pem").public_key().public_numbers()
+        sa.public_numbers() == key(rsa_result.files, "service-account-key.pem").public_key().public_numbers()
     )
     # RSA leaves may be used for RSA key exchange; ECDSA leaves never encipher.
     ku = cert(rsa_result.files, "apiserver.pem").extensions.get_extension_for_class(x509.KeyUsage)
@@ -238,7 +235,9 @@ def test_role_files():
     assert ROLE_FILES["worker"] == ("ca.pem", "worker.pem", "worker-key.pem")
     assert "ca-key.pem" in ROLE_FILES["controller"]
     assert "ca-key.pem" not in ROLE_FILES["etcd"] + ROLE_FILES["worker"]
-    assert "admin-key.pem" not in {f for files in ROLE_FILES.values() for f in files}
+    # The admin identity reaches controllers only (they apply the add-ons), never workers/etcd.
+    assert "admin-key.pem" in ROLE_FILES["controller"]
+    assert "admin-key.pem" not in ROLE_FILES["etcd"] + ROLE_FILES["worker"]
 
 
 # ----------------------------------------------------------------------------- reuse
@@ -269,9 +268,7 @@ def test_new_service_cidr_and_etcd_names_reissue_their_certificates(ecdsa):
     params = dataclasses.replace(PARAMS, service_cidr="10.96.0.0/12")
     again = render_credentials(params, ecdsa.files, NOW)
     assert changed(ecdsa.files, again.files) == {"apiserver.pem"}
-    assert again.notices == [
-        "apiserver.pem re-issued: SANs changed (serviceCIDR 10.3.0.1 -> 10.96.0.1)"
-    ]
+    assert again.notices == ["apiserver.pem re-issued: SANs changed (serviceCIDR 10.3.0.1 -> 10.96.0.1)"]
 
     params = dataclasses.replace(PARAMS, etcd_names=(*PARAMS.etcd_names, "etcd3.k8s.internal"))
     again = render_credentials(params, ecdsa.files, NOW)
@@ -446,16 +443,10 @@ def test_describe_certificates(ecdsa):
     assert api.days_left == 300 and api.not_after == NOW + timedelta(days=365)
     assert api.key_algorithm == "ecdsa-p256"
     # Whole days left, rounded down: an hour later it is 299.
-    [api] = [
-        i
-        for i in describe_certificates(ecdsa.files, later + timedelta(hours=1))
-        if i.file == api.file
-    ]
+    [api] = [i for i in describe_certificates(ecdsa.files, later + timedelta(hours=1)) if i.file == api.file]
     assert api.days_left == 299
     assert infos["etcd.pem"].usages == ("serverAuth", "clientAuth")
     assert infos["ca.pem"].usages == ("CA",)
-    assert (
-        infos["worker.pem"].subject == "CN=system:bootstrap:kopsgen-worker,O=system:bootstrappers"
-    )
+    assert infos["worker.pem"].subject == "CN=system:bootstrap:kopsgen-worker,O=system:bootstrappers"
     with pytest.raises(WorkspaceError, match="credentials/admin.pem"):
         describe_certificates({"admin.pem": b"-----BEGIN CERTIFICATE-----\nxx\n"}, NOW)
