@@ -94,12 +94,26 @@ def version(output: OutputOpt = Output.text) -> None:
         typer.echo(f"kopsgen {__version__}")
 
 
+AwsOpt = Annotated[bool, typer.Option(
+    "--aws", help="Also run the pre-flight checks against the AWS account (exit 5 on problems).")]
+ProfileOpt = Annotated[str | None, typer.Option(
+    "--profile", help="AWS profile (default: the usual AWS_PROFILE / credentials chain).")]
+AccountOpt = Annotated[str | None, typer.Option(
+    "--expected-account", help="Fail unless the credentials belong to this AWS account ID.")]
+S3Opt = Annotated[str | None, typer.Option(
+    "--s3-uri", help="s3://bucket/prefix for state and assets (overrides s3URI).")]
+
+
 @app.command()
 def validate(
     cluster_dir: DirOpt = None,
     output: OutputOpt = Output.text,
+    aws: AwsOpt = False,
+    profile: ProfileOpt = None,
+    expected_account: AccountOpt = None,
+    s3_uri: S3Opt = None,
 ) -> None:
-    """Load and check cluster.yaml; print every problem (exit 0 or 3)."""
+    """Load and check cluster.yaml; print every problem (exit 0 or 3; 5 with --aws)."""
     from kopsgen.spec import load_spec
 
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
@@ -117,18 +131,35 @@ def validate(
         n = len(err.problems)
         echo_err(f"{path}: {n} error{'s' if n != 1 else ''}")
         raise typer.Exit(err.exit_code) from None
+    aws_problems = []
+    if aws:
+        from kopsgen import core
+
+        aws_problems = core.preflight(loaded.spec, profile=profile,
+                                      expected_account=expected_account, s3_uri=s3_uri)
     if output is Output.json:
-        typer.echo(json.dumps({"valid": True, "errors": [],
-                               "warnings": [_problem_json(p) for p in loaded.warnings]},
+        typer.echo(json.dumps({"valid": not aws_problems, "errors": [],
+                               "warnings": [_problem_json(p) for p in loaded.warnings],
+                               "aws": [_problem_json(p) for p in aws_problems]},
                               indent=2))
+        if aws_problems:
+            raise typer.Exit(ExitCode.AWS_CHECK_FAILED)
         return
     _print_problems(None, loaded.warnings)
+    if aws_problems:
+        from kopsgen.errors import AwsCheckError
+
+        n = len(aws_problems)
+        raise AwsCheckError(f"{path}: {n} problem{'s' if n != 1 else ''} found in the AWS "
+                            "account; nothing was created", problems=aws_problems)
     spec = loaded.spec
     pools = len(spec.node_pools)
     typer.echo(f"{path}: valid -- cluster {spec.cluster_name} ({spec.external_dns_name}) in "
                f"{spec.region}: {spec.controller.scaling.desired} controller(s), "
                f"{spec.etcd.count} etcd member(s), {pools} node pool{'s' if pools != 1 else ''}, "
                f"Kubernetes {spec.kubernetes_version}")
+    if aws:
+        typer.echo(f"AWS pre-flight: all checks passed in {spec.region}")
 
 
 def _problem_json(p) -> dict:

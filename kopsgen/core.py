@@ -98,6 +98,21 @@ def check(cluster_dir: Path, outcome: RenderOutcome) -> CheckResult:
                            redact=(CREDENTIALS, "kubeconfig"))
 
 
+#: The sandbox (and tests) point every AWS client at an emulator through this variable.
+ENDPOINT_ENV = "KOPSGEN_AWS_ENDPOINT_URL"
+
+
+def preflight(spec, *, profile: str | None = None, expected_account: str | None = None,
+              s3_uri: str | None = None) -> list[Problem]:
+    """Every pre-flight problem of ``spec`` against the AWS account (boto3 loads only here)."""
+    from kopsgen.aws import make_session
+    from kopsgen.aws import preflight as run_checks
+
+    clients = make_session(spec.region, endpoint_url=os.environ.get(ENDPOINT_ENV) or None,
+                           profile=profile)
+    return run_checks(spec, clients, expected_account=expected_account, s3_uri_override=s3_uri)
+
+
 def certificates(cluster_dir: Path, *, now: datetime | None = None):
     from kopsgen.render.pki import describe_certificates
 

@@ -60,6 +60,14 @@ class TerraformError(KopsgenError):
 class AwsCheckError(KopsgenError):
     exit_code = ExitCode.AWS_CHECK_FAILED
 
+    def __init__(self, message: str, *, problems: list[Problem] | None = None,
+                 exit_code: ExitCode | None = None):
+        super().__init__(message, exit_code=exit_code)
+        self.problems = sorted(problems or [])
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems] + [self.message]
+
 
 def one_line(text: str) -> str:
     """``text`` with control characters escaped, so a message is always one line."""
