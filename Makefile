@@ -20,8 +20,20 @@ $(STAMP): pyproject.toml
 tools:
 	@scripts/ensure-tools
 
+SCRATCH := .demo
+
+# Render the seed's cluster into a scratch directory and check the Terraform with the real
+# terraform. Where an offline provider mirror (a directory named tf-plugins) exists, a CLI
+# config that installs from it is written; elsewhere the registry is used as usual.
 demo: $(STAMP)
 	$(BIN)/kopsgen -C $(DEMO) validate
+	rm -rf $(SCRATCH) && mkdir -p $(SCRATCH)
+	cp $(DEMO)/cluster.yaml $(SCRATCH)/cluster.yaml
+	$(BIN)/kopsgen -C $(SCRATCH) render
+	$(BIN)/kopsgen -C $(SCRATCH) render --check
+	scripts/tf-offline $(SCRATCH)/terraform fmt -check -recursive
+	scripts/tf-offline $(SCRATCH)/terraform init -backend=false -input=false
+	scripts/tf-offline $(SCRATCH)/terraform validate
 
 lint: $(STAMP)
 	$(BIN)/ruff check kopsgen tests bench
@@ -33,4 +45,4 @@ bench: $(STAMP)
 	@for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(SCRATCH)

@@ -34,6 +34,6 @@ def cli(args: list[str], cwd: Path) -> None:
 
 
 def report(name: str, seconds: float, target: float | None = None) -> None:
-    verdict = "" if target is None else (" (target <= %.2f s: %s)" % (
-        target, "met" if seconds <= target else "MISSED"))
+    verdict = "" if target is None else (
+        f" (target <= {target:.2f} s: {'met' if seconds <= target else 'MISSED'})")
     print(f"{name:<48} {seconds * 1000:8.1f} ms{verdict}")

@@ -14,5 +14,5 @@ RUNS = 15
 with tempfile.TemporaryDirectory() as tmp:
     d = Path(tmp)
     shutil.copy(SEED, d / "cluster.yaml")
-    report("validate seed (fresh process, median of %d)" % RUNS,
+    report(f"validate seed (fresh process, median of {RUNS})",
            median_seconds(lambda: cli(["validate"], d), RUNS), 0.5)

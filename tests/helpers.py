@@ -77,3 +77,14 @@ def terraform_env(tmp: Path) -> dict[str, str]:
         )
         env["TF_CLI_CONFIG_FILE"] = str(cfg)
     return env
+
+
+def render_example(name: str, dest: Path) -> Path:
+    """Render examples/<name> with kopsgen into ``dest`` (a new cluster directory);
+    returns its terraform/ directory."""
+    from kopsgen import core
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "examples" / name / "cluster.yaml", dest / "cluster.yaml")
+    core.write(dest, core.render(dest))
+    return dest / "terraform"

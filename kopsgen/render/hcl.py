@@ -170,7 +170,8 @@ def block(b: Block, indent: int = 0) -> str:
 
 
 def document(items: list[Block | Comment | Blank]) -> str:
-    """A whole .tf file: top-level blocks separated by one blank line."""
+    """A whole .tf file: top-level blocks separated by one blank line; a comment is glued
+    to the block after it unless a Blank follows it."""
     parts: list[str] = []
     pending = ""  # a comment is glued to the block that follows it
     for item in items:
@@ -178,6 +179,9 @@ def document(items: list[Block | Comment | Blank]) -> str:
             pending += "".join(f"# {line}".rstrip() + "\n" for line in item.text.splitlines())
         elif isinstance(item, Block):
             parts.append(pending + block(item))
+            pending = ""
+        elif isinstance(item, Blank) and pending:
+            parts.append(pending)  # a comment standing alone, e.g. a file header
             pending = ""
     if pending:
         parts.append(pending)

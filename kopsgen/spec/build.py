@@ -531,7 +531,9 @@ class _Builder:
                      f"minSize ({min_size}) must not exceed maxSize ({max_size})")
             max_size = min_size
         if min_in is None:
-            min_in = max(min_size - 1, 0)
+            # Controllers are replaced new-before-old, so all stay in service; pools give
+            # one node at a time, as kube-aws did.
+            min_in = min_size if role == "controller" else max(min_size - 1, 0)
         elif min_in < 0:
             self.err(path + ("autoScalingGroup", "rollingUpdateMinInstancesInService"),
                      f"must be >= 0 (got {min_in})")

@@ -35,9 +35,12 @@ resource "aws_instance" "member" {
     http_put_response_hop_limit = 1
   }
 
+  tenancy = var.tenancy
+
   root_block_device {
-    volume_type = "gp3"
-    volume_size = var.root_volume_size
+    volume_type = var.root_volume.type
+    volume_size = var.root_volume.size
+    iops        = var.root_volume.iops
     encrypted   = true
     kms_key_id  = var.kms_key_arn
   }

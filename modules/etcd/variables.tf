@@ -43,10 +43,30 @@ variable "instance_type" {
   default     = "t3.medium"
 }
 
-variable "root_volume_size" {
-  type        = number
-  description = "Size of each member's root volume in GiB."
-  default     = 30
+variable "root_volume" {
+  type = object({
+    size = number
+    type = optional(string, "gp3")
+    iops = optional(number)
+  })
+  description = "Root volume of each member: size in GiB, EBS type (gp3, gp2, io1, io2, standard) and provisioned IOPS for io1/io2 or gp3 above its baseline (e.g. { size = 30, type = \"gp3\" })."
+  default     = { size = 30 }
+
+  validation {
+    condition     = contains(["gp3", "gp2", "io1", "io2", "standard"], var.root_volume.type)
+    error_message = "root_volume.type must be one of gp3, gp2, io1, io2, standard."
+  }
+}
+
+variable "tenancy" {
+  type        = string
+  description = "EC2 tenancy of the instances: default or dedicated (cluster.yaml etcdTenancy)."
+  default     = "default"
+
+  validation {
+    condition     = contains(["default", "dedicated"], var.tenancy)
+    error_message = "tenancy must be default or dedicated."
+  }
 }
 
 variable "data_volume_size" {

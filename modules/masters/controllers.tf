@@ -14,11 +14,15 @@ resource "aws_launch_template" "this" {
   image_id               = var.ami_id
   instance_type          = var.instance_type
   key_name               = var.key_name
-  vpc_security_group_ids = [var.security_group_id]
+  vpc_security_group_ids = concat([var.security_group_id], var.extra_security_group_ids)
   user_data              = module.bootstrap.user_data_base64
 
   iam_instance_profile {
     name = var.instance_profile_name
+  }
+
+  placement {
+    tenancy = var.tenancy
   }
 
   metadata_options {
@@ -31,8 +35,9 @@ resource "aws_launch_template" "this" {
     device_name = "/dev/xvda"
 
     ebs {
-      volume_type           = "gp3"
-      volume_size           = var.root_volume_size
+      volume_type           = var.root_volume.type
+      volume_size           = var.root_volume.size
+      iops                  = var.root_volume.iops
       encrypted             = true
       kms_key_id            = var.kms_key_arn
       delete_on_termination = true
@@ -52,8 +57,8 @@ resource "aws_launch_template" "this" {
 
 resource "aws_autoscaling_group" "this" {
   name                = "${var.cluster_name}-controller"
-  min_size            = var.controller_count
-  max_size            = var.controller_count
+  min_size            = var.min_size
+  max_size            = var.max_size
   vpc_zone_identifier = var.subnet_ids
   target_group_arns   = [aws_lb_target_group.api.arn]
 
@@ -72,7 +77,7 @@ resource "aws_autoscaling_group" "this" {
     strategy = "Rolling"
 
     preferences {
-      min_healthy_percentage = 100
+      min_healthy_percentage = var.min_healthy_percentage
       max_healthy_percentage = 200
     }
   }

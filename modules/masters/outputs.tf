@@ -1,3 +1,8 @@
+output "load_balancer_name" {
+  description = "Name of the API load balancer."
+  value       = aws_lb.api.name
+}
+
 output "load_balancer_dns_name" {
   description = "DNS name of the API load balancer."
   value       = aws_lb.api.dns_name

@@ -3,15 +3,33 @@ variable "cluster_name" {
   description = "Name of the cluster, used in resource names (e.g. \"k8s\")."
 }
 
-variable "controller_count" {
+variable "min_size" {
   type        = number
-  description = "Number of controllers (cluster.yaml controllerCount); the auto scaling group keeps exactly this many."
+  description = "Fewest controllers the auto scaling group keeps (cluster.yaml controllerCount or controller.autoScalingGroup.minSize), e.g. 2."
   default     = 2
 
   validation {
-    condition     = var.controller_count >= 1 && floor(var.controller_count) == var.controller_count
-    error_message = "controller_count must be a whole number of at least 1."
+    condition     = var.min_size >= 1 && floor(var.min_size) == var.min_size
+    error_message = "min_size must be a whole number of at least 1."
   }
+}
+
+variable "max_size" {
+  type        = number
+  description = "Most controllers the auto scaling group may run (controller.autoScalingGroup.maxSize; controllerCount when not set)."
+  default     = 2
+}
+
+variable "min_healthy_percentage" {
+  type        = number
+  description = "Share of controllers, in percent, kept in service while an instance refresh replaces the others (from rollingUpdateMinInstancesInService)."
+  default     = 100
+}
+
+variable "extra_security_group_ids" {
+  type        = list(string)
+  description = "Existing security groups added to every controller (cluster.yaml controller.securityGroupIds), e.g. [\"sg-0123456789abcdef0\"]."
+  default     = []
 }
 
 variable "subnet_ids" {
@@ -63,10 +81,30 @@ variable "instance_type" {
   default     = "t3.medium"
 }
 
-variable "root_volume_size" {
-  type        = number
-  description = "Size of each controller's root volume in GiB (cluster.yaml controllerRootVolumeSize)."
-  default     = 30
+variable "root_volume" {
+  type = object({
+    size = number
+    type = optional(string, "gp3")
+    iops = optional(number)
+  })
+  description = "Root volume of each controller: size in GiB, EBS type (gp3, gp2, io1, io2, standard) and provisioned IOPS for io1/io2 or gp3 above its baseline (e.g. { size = 30, type = \"gp3\" })."
+  default     = { size = 30 }
+
+  validation {
+    condition     = contains(["gp3", "gp2", "io1", "io2", "standard"], var.root_volume.type)
+    error_message = "root_volume.type must be one of gp3, gp2, io1, io2, standard."
+  }
+}
+
+variable "tenancy" {
+  type        = string
+  description = "EC2 tenancy of the instances: default or dedicated (cluster.yaml controllerTenancy)."
+  default     = "default"
+
+  validation {
+    condition     = contains(["default", "dedicated"], var.tenancy)
+    error_message = "tenancy must be default or dedicated."
+  }
 }
 
 variable "ami_id" {

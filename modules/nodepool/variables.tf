@@ -39,8 +39,8 @@ variable "root_volume" {
   default     = { size = 30 }
 
   validation {
-    condition     = contains(["gp3", "gp2", "io1", "io2"], var.root_volume.type)
-    error_message = "root_volume.type must be one of gp3, gp2, io1, io2."
+    condition     = contains(["gp3", "gp2", "io1", "io2", "standard"], var.root_volume.type)
+    error_message = "root_volume.type must be one of gp3, gp2, io1, io2, standard."
   }
 }
 
@@ -132,4 +132,16 @@ variable "assets_prefix" {
 variable "cloud_config_sha256" {
   type        = string
   description = "Hex SHA-256 of cloud-config-worker (from the assets module)."
+}
+
+variable "desired_capacity" {
+  type        = number
+  description = "Nodes to start with (the pool's count, or autoScalingGroup.minSize); cluster-autoscaler may change it later."
+  default     = null
+}
+
+variable "min_healthy_percentage" {
+  type        = number
+  description = "Share of nodes, in percent, kept in service while an instance refresh replaces the others (from rollingUpdateMinInstancesInService)."
+  default     = 90
 }

@@ -84,6 +84,7 @@ resource "aws_autoscaling_group" "this" {
   name                = local.name
   min_size            = var.min_size
   max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
   vpc_zone_identifier = var.subnet_ids
 
   launch_template {
@@ -96,7 +97,7 @@ resource "aws_autoscaling_group" "this" {
     strategy = "Rolling"
 
     preferences {
-      min_healthy_percentage = 90
+      min_healthy_percentage = var.min_healthy_percentage
     }
   }
 

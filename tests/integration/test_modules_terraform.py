@@ -14,7 +14,6 @@ import yaml
 
 REPO = helpers.REPO
 MODULES = REPO / "modules"
-SEED = REPO / "tests" / "fixtures" / "seed-root"
 MODULE_NAMES = sorted(p.name for p in MODULES.iterdir() if p.is_dir())
 USER_DATA_LIMIT = 16 * 1024
 
@@ -26,11 +25,8 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
 
 
 def make_workspace(tmp: Path) -> Path:
-    """Lay the seed root out like a kopsgen workspace; returns the terraform/ directory."""
-    shutil.copytree(SEED, tmp / "cluster")
-    terraform_dir = tmp / "cluster" / "terraform"
-    shutil.copytree(MODULES, terraform_dir / "modules", ignore=shutil.ignore_patterns("*.md"))
-    return terraform_dir
+    """The seed cluster's workspace as kopsgen renders it; returns the terraform/ directory."""
+    return helpers.render_example("kubeops", tmp / "cluster")
 
 
 def _unquote(name: str) -> str:
@@ -46,7 +42,7 @@ def test_module_index_lists_every_module():
 def test_terraform_fmt_is_clean():
     terraform = helpers.require_tool("terraform")
     proc = subprocess.run(
-        [terraform, "fmt", "-check", "-recursive", "-list=true", str(MODULES), str(SEED)],
+        [terraform, "fmt", "-check", "-recursive", "-list=true", str(MODULES)],
         capture_output=True,
         text=True,
         check=False,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from helpers import require_tool
+
 from kopsgen.render.hcl import Attr, Blank, Block, Comment, Obj, Raw, document, quote
 
 
