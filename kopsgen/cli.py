@@ -294,6 +294,344 @@ def certs(
         typer.echo(f"  expires:   {i.not_after:%Y-%m-%d} ({i.days_left} days left)")
 
 
+NoRenderOpt = Annotated[bool, typer.Option(
+    "--no-render", help="Refuse to go on with a stale workspace instead of re-rendering it.")]
+SandboxOpt = Annotated[bool, typer.Option(
+    "--sandbox", help="Run against a local AWS emulator (moto) instead of an AWS account.")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Stream terraform's own output unchanged.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _session(cluster_dir, *, s3_uri=None, no_render=False, sandbox=False, verbose=False,
+             profile=None):
+    from kopsgen.lifecycle import Session
+
+    session = Session(_cluster_dir(cluster_dir), say=_say, s3_uri=s3_uri, no_render=no_render,
+                      sandbox=sandbox, verbose=verbose, profile=profile)
+    _print_problems(None, session.warnings)
+    return session
+
+
+def _confirm(question: str, *, yes: bool, expected: str | None = None) -> None:
+    """Ask on the terminal; never prompt without one."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        from kopsgen.errors import UsageError
+
+        raise UsageError("no terminal to ask for confirmation on; pass --yes to proceed "
+                         "without asking")
+    if expected is None:
+        if not typer.confirm(question, default=False):
+            raise typer.Abort()
+        return
+    answer = typer.prompt(question, default="", show_default=False)
+    if answer.strip() != expected:
+        from kopsgen.errors import UsageError
+
+        raise UsageError(f"you typed {answer.strip()!r}, not {expected!r}; nothing was destroyed")
+
+
+@app.command()
+def plan(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    no_render: NoRenderOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+    profile: ProfileOpt = None,
+    pool: Annotated[str | None, typer.Option(help="Plan only this node pool.")] = None,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 1 (CHANGES) when the plan has changes.")] = False,
+    output: OutputOpt = Output.text,
+) -> None:
+    """terraform plan, saved to terraform/kopsgen.tfplan, with a summary per module."""
+    from kopsgen.lifecycle import describe_summary, replacement_notes
+
+    session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
+                       verbose=verbose, profile=profile)
+    try:
+        if sandbox:
+            session.preflight()
+        targets = _pool_targets(session, pool)
+        path, summary, doc = session.plan(targets=targets)
+    finally:
+        session.close()
+    notes = replacement_notes(doc)
+    if output is Output.json:
+        typer.echo(json.dumps({
+            "plan_file": str(path), "add": summary.add, "change": summary.change,
+            "destroy": summary.destroy, "replace": summary.replace,
+            "by_module": {m: {"add": c.add, "change": c.change, "destroy": c.destroy}
+                          for m, c in sorted(summary.by_module.items())},
+            "replaced": list(summary.replaced), "notes": notes}, indent=2))
+    else:
+        for line in describe_summary(summary) + [f"- {n}" for n in notes]:
+            typer.echo(line)
+        typer.echo(f"saved plan: {path}")
+    if detailed_exitcode and summary.has_changes:
+        raise typer.Exit(ExitCode.CHANGES)
+
+
+def _pool_targets(session, pool: str | None) -> tuple[str, ...]:
+    if pool is None:
+        return ()
+    from kopsgen import naming
+    from kopsgen.errors import UsageError
+
+    names = [p.name for p in session.spec.node_pools]
+    if pool not in names:
+        raise UsageError(f"--pool: no node pool named {pool!r} (pools: {', '.join(names)})")
+    return (f"module.{naming.pool_module(session.spec.pool(pool))}",)
+
+
+def _apply_flow(session, *, yes: bool, targets: tuple[str, ...], verb: str) -> dict:
+    from kopsgen.lifecycle import describe_summary, push_credentials, replacement_notes
+
+    path, summary, doc = session.plan(targets=targets)
+    for line in describe_summary(summary) + [f"- {n}" for n in replacement_notes(doc)]:
+        typer.echo(line)
+    if summary.has_changes:
+        _confirm(f"{verb} cluster {session.spec.cluster_name}?", yes=yes)
+        session.apply(path, summary)
+    else:
+        typer.echo("No changes: the infrastructure matches the workspace.")
+    outputs = session.outputs()
+    uploaded = push_credentials(session, outputs=outputs)
+    _say(f"credentials: {len(uploaded)} file(s) uploaded" if uploaded
+         else "credentials: unchanged in S3")
+    return outputs
+
+
+@app.command()
+def up(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    no_render: NoRenderOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+    profile: ProfileOpt = None,
+    yes: YesOpt = False,
+    wait: Annotated[bool, typer.Option(help="Wait until the API answers /healthz.")] = True,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the API.")] = 1200,
+    expected_account: AccountOpt = None,
+) -> None:
+    """Create the cluster: pre-flight, plan, confirm, apply, upload credentials, wait."""
+    from kopsgen import naming
+    from kopsgen.lifecycle import wait_for_api
+
+    session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
+                       verbose=verbose, profile=profile)
+    try:
+        session.preflight(expected_account=expected_account)
+        outputs = _apply_flow(session, yes=yes, targets=(), verb="Create")
+        if wait and sandbox:
+            _say("wait: skipped in the sandbox (the emulator boots no real nodes)")
+        elif wait:
+            wait_for_api(session, timeout)
+    finally:
+        session.close(stop_sandbox=False)
+    spec = session.spec
+    typer.echo(f"Cluster name:   {spec.cluster_name}")
+    typer.echo(f"API endpoint:   {naming.api_url(spec)}")
+    typer.echo(f"Load balancer:  {outputs.get('load_balancer_name')} "
+               f"({outputs.get('load_balancer_dns_name')})")
+    typer.echo(f"Kubeconfig:     {session.cluster_dir / 'kubeconfig'}")
+    typer.echo(f"Next:           kubectl --kubeconfig {session.cluster_dir / 'kubeconfig'} "
+               "get nodes")
+
+
+@app.command()
+def update(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    no_render: NoRenderOpt = False,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+    profile: ProfileOpt = None,
+    yes: YesOpt = False,
+    pool: Annotated[str | None, typer.Option(help="Change only this node pool.")] = None,
+) -> None:
+    """Apply cluster.yaml's changes to a running cluster (or to one pool with --pool)."""
+    session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
+                       verbose=verbose, profile=profile)
+    try:
+        if not session.tf.state_list():
+            from kopsgen.errors import UsageError
+
+            raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create it "
+                             "with `kopsgen up`")
+        _apply_flow(session, yes=yes, targets=_pool_targets(session, pool), verb="Update")
+    finally:
+        session.close(stop_sandbox=False)
+
+
+@app.command()
+def status(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    sandbox: SandboxOpt = False,
+    profile: ProfileOpt = None,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Terraform outputs plus live facts: Auto Scaling groups and API health."""
+    from kopsgen.lifecycle import live_status
+
+    session = _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
+                       profile=profile)
+    try:
+        outputs = session.outputs()
+        if not outputs:
+            from kopsgen.errors import UsageError
+
+            raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create "
+                             "it with `kopsgen up`")
+        facts = live_status(session, outputs)
+    finally:
+        session.close(stop_sandbox=False)
+    if output is Output.json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+        return
+    api = facts["api"]
+    health = "healthy" if api["healthy"] else ("unknown" if api["healthy"] is None else "DOWN")
+    typer.echo(f"cluster         {facts['cluster']}")
+    typer.echo(f"API             {facts['api_endpoint']}  {health} ({api['detail']})")
+    typer.echo(f"load balancer   {facts['load_balancer']}")
+    typer.echo(f"{'GROUP':<16}{'DESIRED':>8}{'IN SERVICE':>12}  NAME")
+    for label, g in facts["groups"].items():
+        typer.echo(f"{label:<16}{str(g['desired']):>8}{str(g['in_service']):>12}  {g['name']}")
+
+
+@app.command()
+def destroy(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    sandbox: SandboxOpt = False,
+    verbose: VerboseOpt = False,
+    profile: ProfileOpt = None,
+    yes: YesOpt = False,
+    delete_etcd_data: Annotated[bool, typer.Option(
+        "--delete-etcd-data", help="Also delete the etcd data volumes (kept by default).")] = False,
+) -> None:
+    """Destroy the cluster; keeps the etcd data volumes unless --delete-etcd-data."""
+    from collections import Counter
+
+    from kopsgen.aws import tagged_resources
+    from kopsgen.errors import KopsgenError
+    from kopsgen.lifecycle import etcd_volumes
+
+    session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
+                       verbose=verbose, profile=profile)
+    stop = sandbox
+    try:
+        addresses = session.tf.state_list()
+        if not addresses:
+            typer.echo(f"cluster {session.spec.cluster_name}: nothing in the state to destroy")
+        else:
+            volumes = etcd_volumes(session)
+            by_module = Counter(a.split(".aws_")[0] if a.startswith("module.") else "(root)"
+                                for a in addresses if not a.split(".")[-2].startswith("data")
+                                and ".data." not in a)
+            typer.echo(f"This destroys cluster {session.spec.cluster_name} "
+                       f"({len(addresses)} resources in the state):")
+            for module, n in sorted(by_module.items()):
+                typer.echo(f"  {module:<28} {n}")
+            if delete_etcd_data:
+                typer.echo(f"The {len(volumes)} etcd data volume(s) are DELETED too: the "
+                           "cluster's data is gone for good.")
+            else:
+                typer.echo(f"The {len(volumes)} etcd data volume(s) are kept (--delete-etcd-data "
+                           "deletes them): " + ", ".join(v for _, v in volumes))
+            _confirm(f"Type the cluster name ({session.spec.cluster_name}) to destroy it",
+                     yes=yes, expected=session.spec.cluster_name)
+            # prevent_destroy guards the volumes against terraform; they leave the state first.
+            session.tf.state_rm([a for a, _ in volumes])
+            progress_total = len(addresses) - len(volumes)
+            from kopsgen.lifecycle import Progress
+
+            session.tf.out = Progress(_say, "destroy", total=progress_total)
+            session.tf.destroy()
+            session.tf.out = None
+            clients = session.clients()
+            if delete_etcd_data and volumes:
+                ec2 = clients.client("ec2")
+                for _, vid in volumes:
+                    ec2.delete_volume(VolumeId=vid)
+                _say(f"deleted {len(volumes)} etcd data volume(s)")
+        clients = session.clients()
+        kept = set() if delete_etcd_data or not addresses else {v for _, v in volumes}
+        left = [arn for arn in tagged_resources(clients, session.spec.cluster_name)
+                if not any(arn.endswith(v) for v in kept if v)]
+        if left:
+            for arn in left:
+                _say(f"still tagged with the cluster: {arn}")
+            stop = False  # keep the sandbox's emulator so the leftovers can be inspected
+            raise KopsgenError(f"{len(left)} resource(s) tagged kubernetes.io/cluster/"
+                               f"{session.spec.cluster_name} remain; delete them or run "
+                               "`kopsgen destroy` again", exit_code=ExitCode.LEFTOVERS)
+        typer.echo(f"cluster {session.spec.cluster_name} destroyed; nothing tagged with it "
+                   "remains" + (f" except the {len(kept)} kept etcd data volume(s)" if kept else ""))
+    finally:
+        session.close(stop_sandbox=stop)
+
+
+@app.command()
+def kubeconfig(
+    cluster_dir: DirOpt = None,
+    install: Annotated[bool, typer.Option(
+        "--install", help="Merge the cluster's context into ~/.kube/config (backed up first).")]
+    = False,
+) -> None:
+    """Print the admin kubeconfig's path, or install its context into ~/.kube/config."""
+    from kopsgen.errors import WorkspaceError
+    from kopsgen.lifecycle import install_kubeconfig
+    from kopsgen.spec import load_spec
+
+    root = _cluster_dir(cluster_dir)
+    spec = load_spec(root / "cluster.yaml").spec
+    path = root / "kubeconfig"
+    if not path.exists():
+        raise WorkspaceError(f"{path} does not exist; run `kopsgen render`")
+    if not install:
+        typer.echo(str(path.resolve()))
+        return
+    target, backup = install_kubeconfig(root, spec)
+    typer.echo(f"context {spec.cluster_name} merged into {target}"
+               + (f" (previous file saved as {backup})" if backup else ""))
+    typer.echo(f"use it: kubectl config use-context {spec.cluster_name}")
+
+
+credentials_app = typer.Typer(help="Deliver credentials to the cluster's S3 location.",
+                              no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
+
+
+@credentials_app.command("push")
+def credentials_push(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    sandbox: SandboxOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """Upload each role's credentials (SSE-KMS), only those whose fingerprint changed."""
+    from kopsgen.lifecycle import push_credentials
+
+    session = _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
+                       profile=profile)
+    try:
+        uploaded = push_credentials(session)
+    finally:
+        session.close(stop_sandbox=False)
+    for url in uploaded:
+        typer.echo(f"uploaded {url}")
+    typer.echo(f"{len(uploaded)} file(s) uploaded" if uploaded else "credentials unchanged")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and map every failure to a named exit code."""
     code = run(argv)

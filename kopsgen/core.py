@@ -60,9 +60,10 @@ def read_credentials(cluster_dir: Path) -> dict[str, bytes]:
     return out
 
 
-def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None = None
-           ) -> RenderOutcome:
-    """Render ``part`` (or everything) in memory; nothing is written."""
+def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None = None,
+           s3=None) -> RenderOutcome:
+    """Render ``part`` (or everything) in memory; nothing is written. ``s3`` (an
+    S3Location from ``--s3-uri``) overrides cluster.yaml's s3URI."""
     from kopsgen.render.workspace_files import render_credentials_part
 
     if part is not None and part not in PARTS:
@@ -79,7 +80,7 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
     if "stack" in parts:
         from kopsgen.render.stack import render_stack
 
-        files.update(render_stack(loaded.spec))
+        files.update(render_stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
     return RenderOutcome(loaded, files, notices, scope)
 
