@@ -523,7 +523,7 @@ def destroy(
 
     from kopsgen.aws import tagged_resources
     from kopsgen.errors import KopsgenError
-    from kopsgen.lifecycle import etcd_volumes
+    from kopsgen.lifecycle import etcd_data_volumes_in_aws, etcd_volumes
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
                        verbose=verbose, profile=profile)
@@ -549,7 +549,8 @@ def destroy(
                            "deletes them): " + ", ".join(v for _, v in volumes))
             _confirm(f"Type the cluster name ({session.spec.cluster_name}) to destroy it",
                      yes=yes, expected=session.spec.cluster_name)
-            # prevent_destroy guards the volumes against terraform; they leave the state first.
+            # prevent_destroy guards the volumes against terraform: they leave the state
+            # first, then stay in AWS (kept) or are deleted below.
             session.tf.state_rm([a for a, _ in volumes])
             progress_total = len(addresses) - len(volumes)
             from kopsgen.lifecycle import Progress
@@ -557,16 +558,21 @@ def destroy(
             session.tf.out = Progress(_say, "destroy", total=progress_total)
             session.tf.destroy()
             session.tf.out = None
-            clients = session.clients()
-            if delete_etcd_data and volumes:
-                ec2 = clients.client("ec2")
-                for _, vid in volumes:
-                    ec2.delete_volume(VolumeId=vid)
-                _say(f"deleted {len(volumes)} etcd data volume(s)")
-        clients = session.clients()
-        kept = set() if delete_etcd_data or not addresses else {v for _, v in volumes}
-        left = [arn for arn in tagged_resources(clients, session.spec.cluster_name)
-                if not any(arn.endswith(v) for v in kept if v)]
+        data_volumes = etcd_data_volumes_in_aws(session)
+        if delete_etcd_data and data_volumes and not addresses:
+            # Volumes kept by an earlier destroy: deleting them is as final as a destroy.
+            typer.echo(f"The {len(data_volumes)} kept etcd data volume(s) of cluster "
+                       f"{session.spec.cluster_name} will be DELETED: {', '.join(data_volumes)}")
+            _confirm(f"Type the cluster name ({session.spec.cluster_name}) to delete them",
+                     yes=yes, expected=session.spec.cluster_name)
+        if delete_etcd_data and data_volumes:
+            ec2 = session.clients().client("ec2")
+            for vid in data_volumes:
+                ec2.delete_volume(VolumeId=vid)
+            _say(f"deleted {len(data_volumes)} etcd data volume(s): {', '.join(data_volumes)}")
+        kept = set() if delete_etcd_data else set(data_volumes)
+        left = [arn for arn in tagged_resources(session.clients(), session.spec.cluster_name)
+                if not any(arn.endswith(v) for v in kept)]
         if left:
             for arn in left:
                 _say(f"still tagged with the cluster: {arn}")

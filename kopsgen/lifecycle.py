@@ -345,6 +345,18 @@ def etcd_volumes(session: Session) -> list[tuple[str, str]]:
     return out
 
 
+def etcd_data_volumes_in_aws(session: Session) -> list[str]:
+    """IDs of the cluster's etcd data volumes that exist in AWS (kept by an earlier destroy
+    or still attached), found by their tags."""
+    ec2 = session.clients().client("ec2")
+    name = session.spec.cluster_name
+    found = ec2.describe_volumes(Filters=[
+        {"Name": f"tag:{naming.cluster_tag(session.spec)}", "Values": ["owned"]},
+        {"Name": "tag:Name", "Values": [f"{name}-etcd*-data"]},
+    ])["Volumes"]
+    return sorted(v["VolumeId"] for v in found if v.get("State") != "deleted")
+
+
 def install_kubeconfig(cluster_dir: Path, spec: Spec, target: Path | None = None) -> tuple[Path, Path | None]:
     """Merge the cluster's context into ~/.kube/config (backing it up first)."""
     import yaml

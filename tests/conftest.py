@@ -3,3 +3,31 @@ from pathlib import Path
 
 # Make tests/helpers.py importable as `helpers` from every test directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+
+from kopsgen.cli import STATE, run  # noqa: E402
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """Run kopsgen in-process in ``tmp_path``; returns exit code, stdout and stderr."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def invoke(*args: str) -> Result:
+        STATE.debug, STATE.dir = False, None
+        code = run(list(args))
+        captured = capsys.readouterr()
+        return Result(int(code), captured.out, captured.err)
+
+    return invoke

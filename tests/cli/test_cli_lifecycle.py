@@ -1,0 +1,107 @@
+"""The whole lifecycle as a user runs it, against the sandbox (a moto server on loopback)
+with the real terraform: plan -> up -> status -> update of one pool -> destroy, including
+a refusal to prompt without a terminal and leftovers detection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import helpers
+import pytest
+
+from kopsgen.errors import ExitCode
+
+REPO = helpers.REPO
+
+
+def sandbox_client(cluster: Path, service: str):
+    import boto3
+
+    port = json.loads((cluster / ".kopsgen" / "sandbox" / "server.json").read_text())["port"]
+    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                        aws_access_key_id="x", aws_secret_access_key="x")
+
+
+@pytest.mark.slow
+def test_sandbox_lifecycle(cli, tmp_path):
+    helpers.require_tool("terraform")
+    helpers.require_module("moto.server")
+    shutil.copy(REPO / "examples" / "kubeops" / "cluster.yaml", tmp_path / "cluster.yaml")
+
+    # plan: renders the workspace first, then a full creation plan against an empty account
+    r = cli("plan", "--sandbox", "--detailed-exitcode", "-o", "json")
+    assert r.code == ExitCode.CHANGES, r.err
+    plan = json.loads(r.out)
+    assert plan["add"] > 50 and plan["destroy"] == 0
+    assert "module.pool_nodepool1" in plan["by_module"]
+    assert (tmp_path / "terraform" / "main.tf").exists()
+    assert "emulator stopped" in r.err  # plan leaves nothing running
+    assert not list((tmp_path / "terraform").glob("*override*"))  # workspace untouched
+
+    # up without --yes and without a terminal: refuses after the plan, creates nothing
+    r = cli("up", "--sandbox")
+    assert r.code == ExitCode.USAGE
+    assert "no terminal to ask for confirmation on; pass --yes" in r.err
+    assert "Plan:" in r.out
+
+    r = cli("up", "--sandbox", "--yes")
+    assert r.code == ExitCode.OK, r.err
+    assert "pre-flight checks passed" in r.err
+    assert "/" in r.err and "done:" in r.err  # progress: resources done of total
+    assert "credentials: 26 file(s) uploaded" in r.err
+    assert "skipped in the sandbox" in r.err
+    assert "Cluster name:   k8s" in r.out and "Load balancer:  k8s-api" in r.out
+    assert "API endpoint:   https://k8s.kubeops.net" in r.out
+
+    s3 = sandbox_client(tmp_path, "s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("kopsgen-k8s"))
+    head = s3.head_object(Bucket=bucket, Key="k8s/credentials/worker/worker-key.pem")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "k8s/credentials/worker/ca-key.pem" not in keys  # each role gets only its files
+    assert "k8s/credentials/controller/ca-key.pem" in keys
+
+    r = cli("status", "--sandbox", "-o", "json")
+    assert r.code == ExitCode.OK, r.err
+    status = json.loads(r.out)
+    assert status["groups"]["nodepool1"]["desired"] == 4
+    assert status["groups"]["controller"]["in_service"] == 2
+    assert status["outputs"]["api_endpoint"] == "https://k8s.kubeops.net"
+    text = cli("status", "--sandbox")
+    assert "nodepool1" in text.out and "IN SERVICE" in text.out
+
+    # update one pool: new labels reach its nodes through the launch template
+    spec = (tmp_path / "cluster.yaml").read_text()
+    (tmp_path / "cluster.yaml").write_text(spec.replace(
+        "    count: 4\n", "    count: 4\n    nodeLabels:\n      example.com/team: web\n"))
+    r = cli("update", "--sandbox", "--yes", "--pool", "nodepool1")
+    assert r.code == ExitCode.OK, r.err
+    assert "module.pool_nodepool1" in r.out
+    assert "nodes of pool nodepool1 will be replaced" in r.out
+    assert "module.masters" not in r.out and "module.etcd " not in r.out
+    assert "credentials: unchanged in S3" in r.err  # fingerprints unchanged: nothing uploaded
+    assert cli("update", "--sandbox", "--yes", "--pool", "nope").code == ExitCode.USAGE
+
+    # something created outside Terraform but tagged with the cluster is reported
+    ec2 = sandbox_client(tmp_path, "ec2")
+    stray = ec2.create_volume(AvailabilityZone="us-east-1c", Size=1, TagSpecifications=[{
+        "ResourceType": "volume", "Tags": [{"Key": "kubernetes.io/cluster/k8s", "Value": "owned"}]}])
+    r = cli("destroy", "--sandbox")  # no terminal, no --yes: refuses
+    assert r.code == ExitCode.USAGE and "pass --yes" in r.err
+    r = cli("destroy", "--sandbox", "--yes")
+    assert r.code == ExitCode.LEFTOVERS, r.err
+    assert stray["VolumeId"] in r.err
+    assert "etcd data volume(s) are kept" in r.out
+    # the emulator stays up so the leftovers can be looked at; clean up and destroy again
+    ec2.delete_volume(VolumeId=stray["VolumeId"])
+    kept = [v for v in ec2.describe_volumes()["Volumes"]
+            if any(t["Value"].endswith("-data") for t in v.get("Tags", []) if t["Key"] == "Name")]
+    assert len(kept) == 3
+    r = cli("destroy", "--sandbox", "--yes", "--delete-etcd-data")
+    assert r.code == ExitCode.OK, r.err
+    assert "deleted 3 etcd data volume(s)" in r.err
+    assert "nothing tagged with it remains" in r.out
+    assert "emulator stopped" in r.err
+    assert not (tmp_path / ".kopsgen" / "sandbox" / "server.json").exists()
