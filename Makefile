@@ -34,6 +34,7 @@ demo: $(STAMP)
 	scripts/tf-offline $(SCRATCH)/terraform fmt -check -recursive
 	scripts/tf-offline $(SCRATCH)/terraform init -backend=false -input=false
 	scripts/tf-offline $(SCRATCH)/terraform validate
+	$(BIN)/kopsgen -C $(SCRATCH) plan --sandbox
 
 lint: $(STAMP)
 	$(BIN)/ruff check kopsgen tests bench
