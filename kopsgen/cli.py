@@ -223,8 +223,9 @@ def init(
 @app.command()
 def render(
     part: Annotated[str | None, typer.Argument(
-        help="credentials (credentials/, userdata/, kubeconfig) or stack (terraform/); "
-             "default: both.", show_default=False)] = None,
+        help="credentials (credentials/, kubeconfig) or stack (userdata/, terraform/: no "
+             "secrets, so CI can `render stack --check`); default: both.",
+        show_default=False)] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 with a diff if the workspace is stale.")] = False,
     cluster_dir: DirOpt = None,

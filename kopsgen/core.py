@@ -18,11 +18,12 @@ from kopsgen.workspace import CheckResult, WriteReport
 
 CREDENTIALS = "credentials"
 #: Parts of a render (kube-aws's `render credentials` / `render stack`), in render order.
+#: The stack part holds no secret, so a pipeline without credentials can check it.
 PARTS = ("credentials", "stack")
 #: What each part owns in the cluster directory (a partial render touches nothing else).
 PART_SCOPE = {
-    "credentials": ("credentials", "userdata", "kubeconfig", ".gitignore"),
-    "stack": ("terraform",),
+    "credentials": ("credentials", "kubeconfig", ".gitignore"),
+    "stack": ("userdata", "terraform"),
 }
 
 
@@ -64,7 +65,7 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
            s3=None) -> RenderOutcome:
     """Render ``part`` (or everything) in memory; nothing is written. ``s3`` (an
     S3Location from ``--s3-uri``) overrides cluster.yaml's s3URI."""
-    from kopsgen.render.workspace_files import render_credentials_part
+    from kopsgen.render.workspace_files import render_credentials_part, render_userdata
 
     if part is not None and part not in PARTS:
         raise UsageError(f"unknown part {part!r}; use one of {', '.join(PARTS)}")
@@ -80,6 +81,7 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
     if "stack" in parts:
         from kopsgen.render.stack import render_stack
 
+        files.update(render_userdata(loaded.spec))
         files.update(render_stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
     return RenderOutcome(loaded, files, notices, scope)

@@ -19,7 +19,6 @@ from kopsgen.workspace import GeneratedFile
 
 CREDENTIALS_DIR = "credentials"
 #: What `kopsgen render PART` renders; plain `render` renders them all.
-PARTS = ("credentials", "stack")
 
 
 #: The cluster directory is meant to be committed -- except what holds secrets or is local.
@@ -71,17 +70,21 @@ def cloudconfig_params(spec: Spec) -> CloudConfigParams:
     )
 
 
+def render_userdata(spec: Spec) -> dict[str, GeneratedFile]:
+    """userdata/cloud-config-{etcd,controller,worker}: no secrets, committed with terraform/."""
+    return {path: GeneratedFile(content)
+            for path, content in render_cloudconfigs(cloudconfig_params(spec)).items()}
+
+
 def render_credentials_part(spec: Spec, existing: Mapping[str, bytes], now: datetime
                             ) -> Rendered:
-    """credentials/, userdata/ and the admin kubeconfig (kube-aws's `render` output)."""
+    """credentials/ and the admin kubeconfig (kube-aws's `render credentials`)."""
     creds = render_credentials(pki_params(spec), existing, now)
     files: dict[str, GeneratedFile] = {}
     for name, content in creds.files.items():
         secret = name in creds.secret_names
         files[f"{CREDENTIALS_DIR}/{name}"] = GeneratedFile(content, 0o600 if secret else 0o644,
                                                            secret=secret)
-    for path, content in render_cloudconfigs(cloudconfig_params(spec)).items():
-        files[path] = GeneratedFile(content)
     kubeconfig = render_kubeconfig(spec.cluster_name, naming.api_url(spec),
                                    creds.files["ca.pem"], creds.files["admin.pem"],
                                    creds.files["admin-key.pem"])

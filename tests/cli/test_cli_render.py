@@ -28,7 +28,7 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 
 def test_render_credentials_writes_kube_aws_layout(cli, tmp_path):
     seed_dir(tmp_path)
-    r = cli("render", "credentials")
+    r = cli("render")
     assert r.code == ExitCode.OK, r.err
     names = {p.name for p in (tmp_path / "credentials").iterdir()}
     for seed_name in ("ca.pem", "ca-key.pem", "apiserver.pem", "apiserver-key.pem", "admin.pem",
@@ -48,40 +48,40 @@ def test_render_credentials_writes_kube_aws_layout(cli, tmp_path):
 
 def test_rerender_is_byte_identical_and_touches_nothing(cli, tmp_path):
     seed_dir(tmp_path)
-    assert cli("render", "credentials").code == 0
+    assert cli("render").code == 0
     before = snapshot(tmp_path)
-    r = cli("render", "credentials")
+    r = cli("render")
     assert r.code == 0 and "0 created, 0 updated" in r.out
     assert snapshot(tmp_path) == before  # same bytes, same mtimes
 
 
 def test_check_reports_drift_with_exit_1_and_never_prints_keys(cli, tmp_path):
     seed_dir(tmp_path)
-    assert cli("render", "credentials").code == 0
-    r = cli("render", "credentials", "--check")
+    assert cli("render").code == 0
+    r = cli("render", "--check")
     assert r.code == ExitCode.OK and "up to date" in r.out
     text = (tmp_path / "cluster.yaml").read_text()
     (tmp_path / "cluster.yaml").write_text(text.replace("k8s.kubeops.net", "k8s.example.net"))
     before = snapshot(tmp_path)
-    r = cli("render", "credentials", "--check")
+    r = cli("render", "--check")
     assert r.code == ExitCode.DRIFT
     assert "credentials/apiserver.pem: differs" in r.out
     assert "+              - --service-account-issuer=https://k8s.example.net" in r.out
     assert "BEGIN" not in r.out  # no certificate or key text
     assert "workspace is stale" in r.err
     assert snapshot(tmp_path) == before  # --check wrote nothing
-    doc = json.loads(cli("render", "credentials", "--check", "-o", "json").out)
+    doc = json.loads(cli("render", "--check", "-o", "json").out)
     assert doc["up_to_date"] is False
     assert {"path": "credentials/apiserver.pem", "status": "updated"} in doc["changes"]
 
 
 def test_changing_external_dns_name_reissues_exactly_apiserver_pem(cli, tmp_path):
     seed_dir(tmp_path)
-    assert cli("render", "credentials").code == 0
+    assert cli("render").code == 0
     before = snapshot(tmp_path / "credentials")
     text = (tmp_path / "cluster.yaml").read_text()
     (tmp_path / "cluster.yaml").write_text(text.replace("k8s.kubeops.net", "k8s.example.net"))
-    r = cli("render", "credentials")
+    r = cli("render")
     assert r.code == 0
     assert "apiserver.pem re-issued" in r.err and "k8s.example.net" in r.err
     after = snapshot(tmp_path / "credentials")
@@ -101,7 +101,7 @@ def test_user_files_are_never_touched(cli, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "userdata").mkdir()
     (tmp_path / "userdata" / "cloud-config-worker").write_text("my own file")
-    r = cli("render", "credentials")
+    r = cli("render")
     assert r.code == ExitCode.WORKSPACE
     assert "refusing to overwrite" in r.err and "cloud-config-worker" in r.err
     assert (tmp_path / "userdata" / "cloud-config-worker").read_text() == "my own file"
@@ -110,10 +110,10 @@ def test_user_files_are_never_touched(cli, tmp_path):
 
 def test_missing_ca_key_is_an_error_not_a_new_ca(cli, tmp_path):
     seed_dir(tmp_path)
-    assert cli("render", "credentials").code == 0
+    assert cli("render").code == 0
     ca = (tmp_path / "credentials" / "ca.pem").read_bytes()
     (tmp_path / "credentials" / "ca-key.pem").unlink()
-    r = cli("render", "credentials")
+    r = cli("render")
     assert r.code == ExitCode.WORKSPACE
     assert "ca-key.pem" in r.err and "Traceback" not in r.err
     assert (tmp_path / "credentials" / "ca.pem").read_bytes() == ca
@@ -121,7 +121,7 @@ def test_missing_ca_key_is_an_error_not_a_new_ca(cli, tmp_path):
 
 def test_certs_lists_every_certificate(cli, tmp_path):
     seed_dir(tmp_path)
-    assert cli("render", "credentials").code == 0
+    assert cli("render").code == 0
     r = cli("certs")
     assert r.code == 0
     assert "apiserver.pem" in r.out and "k8s.kubeops.net" in r.out and "days left" in r.out
@@ -133,3 +133,26 @@ def test_certs_lists_every_certificate(cli, tmp_path):
 def test_certs_without_credentials(cli, tmp_path):
     r = cli("certs")
     assert r.code == ExitCode.WORKSPACE and "kopsgen render" in r.err
+
+
+def test_stack_check_needs_no_credentials(cli, tmp_path):
+    """A pipeline has the committed workspace but never credentials/ or the kubeconfig."""
+    seed_dir(tmp_path)
+    assert cli("render").code == 0
+    shutil.rmtree(tmp_path / "credentials")
+    (tmp_path / "kubeconfig").unlink()
+    r = cli("render", "stack", "--check")
+    assert r.code == ExitCode.OK, r.out + r.err
+    (tmp_path / "userdata" / "cloud-config-worker").write_text("#cloud-config\n")
+    r = cli("render", "stack", "--check")
+    assert r.code == ExitCode.DRIFT and "userdata/cloud-config-worker" in r.out
+    assert not (tmp_path / "credentials").exists()  # --check created nothing
+
+
+def test_render_credentials_part_only(cli, tmp_path):
+    seed_dir(tmp_path)
+    r = cli("render", "credentials")
+    assert r.code == 0
+    assert (tmp_path / "credentials" / "ca.pem").exists() and (tmp_path / "kubeconfig").exists()
+    assert not (tmp_path / "terraform").exists() and not (tmp_path / "userdata").exists()
+    assert cli("render", "nonsense").code == ExitCode.USAGE

@@ -48,7 +48,7 @@ def test_sigkill_loop(tmp_path):
         # Alternate the API name so every render has files to rewrite.
         name = "k8s.kubeops.net" if i % 2 else f"k8s{i}.kubeops.net"
         (tmp_path / "cluster.yaml").write_text(text.replace("k8s.kubeops.net", name))
-        proc = subprocess.Popen([sys.executable, "-m", "kopsgen", "render", "credentials"],
+        proc = subprocess.Popen([sys.executable, "-m", "kopsgen", "render"],
                                 cwd=tmp_path, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.05, 0.6))
@@ -63,10 +63,10 @@ def test_sigkill_loop(tmp_path):
         if ca_key is not None:
             assert key.read_bytes() == ca_key, "the CA key changed or was lost"
     assert killed_mid_way >= 5, "the loop never interrupted a render; tune the delays"
-    done = subprocess.run([sys.executable, "-m", "kopsgen", "render", "credentials"],
+    done = subprocess.run([sys.executable, "-m", "kopsgen", "render"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    check = subprocess.run([sys.executable, "-m", "kopsgen", "render", "credentials",
+    check = subprocess.run([sys.executable, "-m", "kopsgen", "render",
                             "--check"], cwd=tmp_path, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert not list(tmp_path.rglob("*.kopsgen-tmp-*"))
