@@ -309,11 +309,12 @@ def _say(message: str) -> None:
 
 
 def _session(cluster_dir, *, s3_uri=None, no_render=False, sandbox=False, verbose=False,
-             profile=None):
+             profile=None, with_credentials=False):
     from kopsgen.lifecycle import Session
 
     session = Session(_cluster_dir(cluster_dir), say=_say, s3_uri=s3_uri, no_render=no_render,
-                      sandbox=sandbox, verbose=verbose, profile=profile)
+                      sandbox=sandbox, verbose=verbose, profile=profile,
+                      with_credentials=with_credentials)
     _print_problems(None, session.warnings)
     return session
 
@@ -427,7 +428,7 @@ def up(
     from kopsgen.lifecycle import wait_for_api
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
-                       verbose=verbose, profile=profile)
+                       verbose=verbose, profile=profile, with_credentials=True)
     try:
         session.preflight(expected_account=expected_account)
         outputs = _apply_flow(session, yes=yes, targets=(), verb="Create")
@@ -460,7 +461,7 @@ def update(
 ) -> None:
     """Apply cluster.yaml's changes to a running cluster (or to one pool with --pool)."""
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
-                       verbose=verbose, profile=profile)
+                       verbose=verbose, profile=profile, with_credentials=True)
     try:
         if not session.tf.state_list():
             from kopsgen.errors import UsageError
@@ -629,7 +630,7 @@ def credentials_push(
     from kopsgen.lifecycle import push_credentials
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
-                       profile=profile)
+                       profile=profile, with_credentials=True)
     try:
         uploaded = push_credentials(session)
     finally:

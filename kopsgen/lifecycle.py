@@ -75,14 +75,17 @@ class Session:
 
     def __init__(self, cluster_dir: Path, *, say: Say, s3_uri: str | None = None,
                  no_render: bool = False, sandbox: bool = False, verbose: bool = False,
-                 profile: str | None = None):
+                 profile: str | None = None, with_credentials: bool = False):
         self.cluster_dir = cluster_dir
         self.say = say
         self.verbose = verbose
         self.profile = profile
         self.s3_override = parse_s3_uri(s3_uri)
         self.sandbox = None
-        outcome = core.render(cluster_dir, s3=self.s3_override)
+        # Terraform needs only the stack part (no secrets: a pipeline has no credentials/);
+        # commands that deliver credentials render them too.
+        outcome = core.render(cluster_dir, None if with_credentials else "stack",
+                              s3=self.s3_override)
         self.spec: Spec = outcome.loaded.spec
         self.warnings = outcome.warnings
         self._sync(outcome, no_render)
@@ -318,6 +321,9 @@ def live_status(session: Session, outputs: dict) -> dict:
             }
     if session.sandbox is not None:
         api = {"healthy": None, "detail": "not checked in the sandbox (no real nodes boot)"}
+    elif not {"ca.pem", "admin.pem", "admin-key.pem"} <= set(
+            core.read_credentials(session.cluster_dir)):
+        api = {"healthy": None, "detail": "not checked: no credentials/ in this directory"}
     else:
         ok, detail = api_healthy(session.spec, session.cluster_dir)
         api = {"healthy": ok, "detail": detail}
