@@ -524,6 +524,9 @@ class _Builder:
         if min_size < 0:
             self.err(path + ("autoScalingGroup", "minSize"), f"must be >= 0 (got {min_size})")
             min_size = 0
+        elif min_size < 1 and role == "controller":
+            self.err(path + ("autoScalingGroup", "minSize"), "must be at least 1: a cluster "
+                     "needs a controller")
         if max_size < 1 and role != "pool":
             self.err(path + ("autoScalingGroup", "maxSize"), f"must be >= 1 (got {max_size})")
         if min_size > max_size:
@@ -974,6 +977,13 @@ class _Builder:
                     self.err(path, f"{net} overlaps subnets[{j}] ({other.name}, {onet})")
                     break
             nets.append((i, s, net))
+        if r.routeTableId:
+            # Every subnet uses the existing route table, so "private" would mean nothing
+            # (kube-aws panicked on this combination).
+            for i, s in enumerate(subnets):
+                if s.private:
+                    self.err(("subnets", i, "private"), "cannot be true with routeTableId: every "
+                             "subnet then uses that route table; remove one of them")
         # Private subnets reach the internet through a NAT gateway in a public subnet of the
         # same zone (kube-aws crashed here instead of saying so).
         if not r.routeTableId:

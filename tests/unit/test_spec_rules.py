@@ -293,6 +293,11 @@ CASES = [
     (doc(internetGatewayId="igw-0123456789abcdef0"), "internetGatewayId", "only be used with vpcId"),
     (doc(routeTableId="rtb-12345678"), "routeTableId", "only be used with vpcId"),
     (doc(vpcId="vpc-xyz"), "vpcId", "not a VPC ID"),
+    (doc(vpcId="vpc-01234567", routeTableId="rtb-01234567",
+         subnets=[{"name": "a", "availabilityZone": "us-east-1a", "instanceCIDR": "10.0.0.0/24",
+                   "private": True}]), "subnets[0].private", "cannot be true with routeTableId"),
+    (doc(controllerCount=DELETE, controller={"autoScalingGroup": {"minSize": 0, "maxSize": 2}}),
+     "controller.autoScalingGroup.minSize", "needs a controller"),
     # route53
     (doc(createRecordSet=True), "createRecordSet", "needs hostedZoneId"),
     (doc(createRecordSet=True, hostedZoneId="Z1", recordSetTTL=0), "recordSetTTL", "at least 1"),
