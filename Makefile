@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= examples/kubeops
 
-.PHONY: demo test lint fmt tools bench clean
+.PHONY: demo test lint fmt tools bench clean goldens
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ lint: $(STAMP)
 
 test: $(STAMP) tools lint
 	$(BIN)/pytest -q
+
+# Re-render every example's committed workspace (terraform/, userdata/) on purpose, after a
+# change to kopsgen's output; review the diff like any other change.
+goldens: $(STAMP)
+	@for d in examples/*/; do \
+	  if [ -f "$$d/cluster.yaml" ]; then $(BIN)/kopsgen -C "$$d" render stack || exit 1; fi; \
+	done
 
 bench: $(STAMP)
 	@for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
