@@ -1,0 +1,67 @@
+variable "role" {
+  type        = string
+  description = "Node role whose cloud-config the bootstrap fetches: etcd, controller or worker."
+
+  validation {
+    condition     = contains(["etcd", "controller", "worker"], var.role)
+    error_message = "role must be one of etcd, controller, worker."
+  }
+}
+
+variable "assets_bucket" {
+  type        = string
+  description = "Name of the S3 bucket holding the cluster's assets."
+}
+
+variable "assets_prefix" {
+  type        = string
+  description = "Key prefix of this cluster's assets, \"<s3URI prefix>/<cluster name>\" without leading or trailing slash (e.g. \"k8s\")."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.assets_prefix))
+    error_message = "assets_prefix must be slash-separated path segments without leading or trailing slash."
+  }
+}
+
+variable "cloud_config_sha256" {
+  type        = string
+  description = "Hex SHA-256 of the role's cloud-config; carried in the user data so a changed cloud-config changes the user data."
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.cloud_config_sha256))
+    error_message = "cloud_config_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "node_pool" {
+  type        = string
+  description = "Name of the worker's node pool (e.g. \"nodepool1\"); empty for etcd and controllers."
+  default     = ""
+}
+
+variable "node_labels" {
+  type        = map(string)
+  description = "Kubernetes labels the kubelet registers the node with (e.g. { \"node.kubernetes.io/pool\" = \"nodepool1\" })."
+  default     = {}
+}
+
+variable "node_taints" {
+  type = list(object({
+    key    = string
+    value  = string
+    effect = string
+  }))
+  description = "Kubernetes taints the kubelet registers the node with (e.g. [{ key = \"dedicated\", value = \"search\", effect = \"NoSchedule\" }])."
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.node_taints : contains(["NoSchedule", "PreferNoSchedule", "NoExecute"], t.effect)])
+    error_message = "Each taint's effect must be one of NoSchedule, PreferNoSchedule, NoExecute."
+  }
+}
+
+variable "etcd_name" {
+  type        = string
+  description = "Name of the etcd member (e.g. \"etcd0\"); empty for other roles."
+  default     = ""
+}

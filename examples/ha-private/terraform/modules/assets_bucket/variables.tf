@@ -1,0 +1,25 @@
+variable "cluster_name" {
+  type        = string
+  description = "Name of the cluster; the bucket is named kopsgen-<cluster_name>-<account id>-<region> (e.g. \"k8s\")."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,21}[a-z0-9])?$", var.cluster_name))
+    error_message = "cluster_name must be a DNS label of at most 23 characters to fit an S3 bucket name."
+  }
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "ARN of the cluster's KMS key; the bucket's default encryption is SSE-KMS with it."
+}
+
+variable "noncurrent_version_expiration_days" {
+  type        = number
+  description = "Days an overwritten or deleted object's old version is kept before S3 expires it (e.g. 30), so a bad render can be rolled back for that long."
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of at least 1."
+  }
+}

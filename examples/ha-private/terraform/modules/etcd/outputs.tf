@@ -1,0 +1,19 @@
+output "member_names" {
+  description = "DNS names of the members, in member order (e.g. [\"etcd0.k8s.internal\", ...])."
+  value       = [for name in keys(local.members) : "${name}.${var.internal_domain}"]
+}
+
+output "instance_ids" {
+  description = "Instance IDs by member name (etcd0, etcd1, ...)."
+  value       = { for name, i in aws_instance.member : name => i.id }
+}
+
+output "data_volume_ids" {
+  description = "Data volume IDs by member name."
+  value       = { for name, v in aws_ebs_volume.data : name => v.id }
+}
+
+output "internal_zone_id" {
+  description = "ID of the private hosted zone for internal_domain."
+  value       = aws_route53_zone.internal.zone_id
+}

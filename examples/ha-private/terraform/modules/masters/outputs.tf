@@ -1,0 +1,24 @@
+output "load_balancer_name" {
+  description = "Name of the API load balancer."
+  value       = aws_lb.api.name
+}
+
+output "load_balancer_dns_name" {
+  description = "DNS name of the API load balancer."
+  value       = aws_lb.api.dns_name
+}
+
+output "load_balancer_zone_id" {
+  description = "Canonical hosted zone ID of the API load balancer, for alias records."
+  value       = aws_lb.api.zone_id
+}
+
+output "load_balancer_security_group_id" {
+  description = "ID of the API load balancer's security group."
+  value       = aws_security_group.api.id
+}
+
+output "autoscaling_group_name" {
+  description = "Name of the controllers' auto scaling group."
+  value       = aws_autoscaling_group.this.name
+}

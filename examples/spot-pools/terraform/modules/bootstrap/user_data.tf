@@ -1,0 +1,22 @@
+data "aws_region" "current" {}
+
+locals {
+  environment = {
+    KOPSGEN_ROLE                = var.role
+    KOPSGEN_REGION              = data.aws_region.current.name
+    KOPSGEN_ASSETS_BUCKET       = var.assets_bucket
+    KOPSGEN_ASSETS_PREFIX       = var.assets_prefix
+    KOPSGEN_NODE_POOL           = var.node_pool
+    KOPSGEN_NODE_LABELS         = join(",", [for k in sort(keys(var.node_labels)) : "${k}=${var.node_labels[k]}"])
+    KOPSGEN_NODE_TAINTS         = join(",", [for t in var.node_taints : "${t.key}=${t.value}:${t.effect}"])
+    KOPSGEN_ETCD_NAME           = var.etcd_name
+    KOPSGEN_CLOUD_CONFIG_SHA256 = var.cloud_config_sha256
+  }
+
+  user_data = templatefile("${path.module}/bootstrap.yaml.tftpl", {
+    role                = var.role
+    cloud_config_sha256 = var.cloud_config_sha256
+    environment         = local.environment
+    s3_get              = file("${path.module}/kopsgen-s3-get.sh")
+  })
+}

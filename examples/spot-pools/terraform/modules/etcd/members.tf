@@ -1,0 +1,90 @@
+locals {
+  members = {
+    for i in range(var.etcd_count) : "etcd${i}" => var.subnets[i % length(var.subnets)]
+  }
+}
+
+module "bootstrap" {
+  source   = "../bootstrap"
+  for_each = local.members
+
+  role                = "etcd"
+  assets_bucket       = var.assets_bucket
+  assets_prefix       = var.assets_prefix
+  cloud_config_sha256 = var.cloud_config_sha256
+  etcd_name           = each.key
+}
+
+# Plain instances, not one-instance auto scaling groups: a member is a fixed identity (name,
+# volume, zone) and Terraform attaches its volume and publishes its address, so the node
+# needs no permission to attach volumes or change DNS. Recovery is `-replace` (README).
+resource "aws_instance" "member" {
+  #checkov:skip=CKV_AWS_126:Nothing in the cluster consumes one-minute EC2 metrics; etcd's health is watched through its own metrics endpoint, so detailed monitoring would only add cost.
+  #checkov:skip=CKV_AWS_135:Current-generation instance types are EBS-optimized by default; forcing it makes older types a user may choose (the seed's m3.medium) fail to launch.
+  for_each = local.members
+
+  ami                    = var.ami_id
+  instance_type          = var.instance_type
+  subnet_id              = each.value.id
+  vpc_security_group_ids = var.security_group_ids
+  iam_instance_profile   = var.instance_profile_name
+  key_name               = var.key_name
+  user_data              = module.bootstrap[each.key].user_data
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  tenancy = var.tenancy
+
+  root_block_device {
+    volume_type = var.root_volume.type
+    volume_size = var.root_volume.size
+    iops        = var.root_volume.iops
+    encrypted   = true
+    kms_key_id  = var.kms_key_arn
+  }
+
+  tags = {
+    Name = "${var.cluster_name}-${each.key}"
+  }
+
+  lifecycle {
+    # A new image or cloud-config must not restart every member at once and lose quorum:
+    # members are rolled one at a time with `terraform apply -replace` (README).
+    ignore_changes = [ami, user_data]
+  }
+}
+
+resource "aws_ebs_volume" "data" {
+  for_each = local.members
+
+  availability_zone = each.value.availability_zone
+  size              = var.data_volume_size
+  type              = var.data_volume_type
+  iops              = var.data_volume_iops
+  encrypted         = true
+  kms_key_id        = var.kms_key_arn
+
+  tags = {
+    Name = "${var.cluster_name}-${each.key}-data"
+  }
+
+  # The cluster's state outlives any instance; see README for the deliberate destroy path.
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "aws_volume_attachment" "data" {
+  for_each = local.members
+
+  device_name = "/dev/xvdf"
+  volume_id   = aws_ebs_volume.data[each.key].id
+  instance_id = aws_instance.member[each.key].id
+
+  # etcd has synced its writes once the instance is stopped; detaching a live disk is not clean.
+  stop_instance_before_detaching = true
+}
