@@ -12,7 +12,8 @@ the scratch copy --
   key pair, the state bucket, a KMS key standing in for kmsKeyArn), with the emulator's IDs
   passed to the modules that take them;
 - an image id moto knows instead of the Flatcar image lookup (moto has no Flatcar images);
-- no instance refresh in the scratch copy's modules (moto fails it with an internal error).
+- no instance refresh in the scratch copy's modules (moto fails it with an internal error),
+  and an assets bucket policy moto can evaluate (it ignores a Deny's conditions).
 
 ``plan --sandbox`` that started the emulator stops it again (a pipeline leaves nothing
 running); ``up`` leaves it running and says so; ``destroy --sandbox`` stops it at the end.
@@ -74,6 +75,26 @@ def _alive(server: Server) -> bool:
             return True
     except OSError:
         return False
+
+
+#: moto applies a bucket policy's Deny without reading its Condition, so the assets bucket's
+#: TLS-only policy would refuse every request over the emulator's plain HTTP. The scratch
+#: copy keeps a policy of the same shape, aimed at keys nothing uses.
+TLS_POLICY_OVERRIDE = """\
+resource "aws_s3_bucket_policy" "this" {
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "DenyRequestsWithoutTLS"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = ["${aws_s3_bucket.this.arn}/moto-ignores-conditions/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+  })
+}
+"""
 
 
 def drop_blocks(text: str, name: str) -> str:
@@ -186,6 +207,9 @@ class Sandbox:
             patched = drop_blocks(text, "instance_refresh")
             if patched != text:
                 tf_file.write_text(patched)
+        if (scratch / "modules" / "assets_bucket").is_dir():
+            (scratch / "modules" / "assets_bucket" / "sandbox_override.tf").write_text(
+                TLS_POLICY_OVERRIDE)
         userdata = self.root / "userdata"
         if userdata.exists():
             shutil.rmtree(userdata)

@@ -5,6 +5,9 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
 resource "aws_s3_bucket" "this" {
+  #checkov:skip=CKV_AWS_18:Reads of the credentials are audited with CloudTrail S3 data events; server access logs would need a second bucket, which cannot use SSE-KMS.
+  #checkov:skip=CKV_AWS_144:Replicating would copy the cluster's private keys to another region; every object is re-created by `kopsgen render` and `kopsgen up`.
+  #checkov:skip=CKV2_AWS_62:Nothing consumes events of this bucket; nodes read their objects at boot.
   bucket = "kopsgen-${var.cluster_name}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
 
   # The bucket holds only this cluster's generated assets and the credentials uploaded
@@ -47,4 +50,38 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
     }
     bucket_key_enabled = true
   }
+}
+
+# Old versions of rotated credentials and replaced cloud-configs are not kept for ever.
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  # The rule needs versioning on first.
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+# Credentials never travel without TLS, whoever asks.
+resource "aws_s3_bucket_policy" "this" {
+  bucket = aws_s3_bucket.this.id
+  policy = templatefile("${path.module}/tls-only-policy.json.tftpl", {
+    bucket_arn = aws_s3_bucket.this.arn
+  })
+
+  # S3 refuses a bucket policy while the public access block is being written.
+  depends_on = [aws_s3_bucket_public_access_block.this]
 }

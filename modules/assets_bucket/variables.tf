@@ -12,3 +12,14 @@ variable "kms_key_arn" {
   type        = string
   description = "ARN of the cluster's KMS key; the bucket's default encryption is SSE-KMS with it."
 }
+
+variable "noncurrent_version_expiration_days" {
+  type        = number
+  description = "Days an overwritten or deleted object's old version is kept before S3 expires it (e.g. 30), so a bad render can be rolled back for that long."
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of at least 1."
+  }
+}

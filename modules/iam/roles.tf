@@ -40,6 +40,7 @@ resource "aws_iam_policy" "cloud_provider" {
   name        = "${var.cluster_name}-cloud-provider"
   description = "kopsgen cluster ${var.cluster_name}: AWS cloud-controller-manager"
   policy = templatefile("${path.module}/policies/cloud-provider.json.tftpl", {
+    partition    = data.aws_partition.current.partition
     cluster_name = var.cluster_name
   })
 }

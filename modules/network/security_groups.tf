@@ -2,6 +2,7 @@
 # in one file. The API load balancer's group lives in the masters module.
 
 resource "aws_security_group" "etcd" {
+  #checkov:skip=CKV2_AWS_5:Attached by the etcd module through the security_group_ids output, which checkov does not follow.
   name        = "${var.cluster_name}-etcd"
   description = "etcd members of cluster ${var.cluster_name}"
   vpc_id      = local.vpc_id
@@ -12,6 +13,7 @@ resource "aws_security_group" "etcd" {
 }
 
 resource "aws_security_group" "controller" {
+  #checkov:skip=CKV2_AWS_5:Attached by the masters module's launch template through the security_group_ids output, which checkov does not follow.
   name        = "${var.cluster_name}-controller"
   description = "Kubernetes controllers of cluster ${var.cluster_name}"
   vpc_id      = local.vpc_id
@@ -22,6 +24,7 @@ resource "aws_security_group" "controller" {
 }
 
 resource "aws_security_group" "worker" {
+  #checkov:skip=CKV2_AWS_5:Attached by every nodepool module's launch template through the security_group_ids output, which checkov does not follow.
   name        = "${var.cluster_name}-worker"
   description = "Kubernetes workers of cluster ${var.cluster_name}"
   vpc_id      = local.vpc_id

@@ -1,4 +1,5 @@
 resource "aws_subnet" "this" {
+  #checkov:skip=CKV_AWS_130:Only public subnets map public IPs, and only when cluster.yaml mapPublicIPs is true: a cluster the user puts in public subnets alone has no NAT, so its nodes need public addresses to reach the internet.
   for_each = var.subnets
 
   vpc_id                  = local.vpc_id

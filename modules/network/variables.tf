@@ -67,3 +67,14 @@ variable "ssh_access_allowed_source_cidrs" {
     error_message = "ssh_access_allowed_source_cidrs must hold IPv4 CIDR blocks."
   }
 }
+
+variable "flow_log_retention_days" {
+  type        = number
+  description = "Days the created VPC's flow logs are kept in CloudWatch Logs (one of CloudWatch's retention periods, e.g. 365); 0 keeps them forever."
+  default     = 365
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
+    error_message = "flow_log_retention_days must be one of CloudWatch Logs' retention periods (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}

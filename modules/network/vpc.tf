@@ -10,6 +10,18 @@ resource "aws_vpc" "this" {
   }
 }
 
+# Take over the created VPC's default security group and leave it without rules: anything
+# launched into the VPC without a group of its own is then cut off rather than wide open.
+resource "aws_default_security_group" "this" {
+  count = var.vpc_id == null ? 1 : 0
+
+  vpc_id = aws_vpc.this[0].id
+
+  tags = {
+    Name = "${var.cluster_name}-default-unused"
+  }
+}
+
 resource "aws_internet_gateway" "this" {
   count = var.internet_gateway_id == null && var.route_table_id == null ? 1 : 0
 

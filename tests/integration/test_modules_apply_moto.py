@@ -101,7 +101,7 @@ def boto(endpoint: str, service: str):
 
 
 def write_overrides(workdir: Path, endpoint: str, zone_id: str) -> None:
-    services = ["autoscaling", "ec2", "elbv2", "iam", "kms", "route53", "s3", "sts"]
+    services = ["autoscaling", "ec2", "elbv2", "iam", "kms", "logs", "route53", "s3", "sts"]
     endpoints = "\n".join(f'    {s:<11} = "{endpoint}"' for s in services)
     (workdir / "moto_override.tf").write_text(
         'provider "aws" {\n'
@@ -117,6 +117,11 @@ def write_overrides(workdir: Path, endpoint: str, zone_id: str) -> None:
         'module "flatcar_ami" {\n  source = "./moto_ami"\n}\n\n'
         f'module "dns" {{\n  hosted_zone_id = "{zone_id}"\n}}\n'
     )
+    # moto applies a bucket policy's Deny without reading its Condition, so the TLS-only
+    # policy would refuse every request over the emulator's plain HTTP.
+    from kopsgen.sandbox import TLS_POLICY_OVERRIDE
+
+    (workdir / "modules" / "assets_bucket" / "moto_override.tf").write_text(TLS_POLICY_OVERRIDE)
     (workdir / "moto_ami").mkdir()
     (workdir / "moto_ami" / "main.tf").write_text(f'output "id" {{\n  value = "{MOTO_AMI}"\n}}\n')
 
