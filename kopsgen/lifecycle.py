@@ -354,13 +354,15 @@ def etcd_volumes(session: Session) -> list[tuple[str, str]]:
 def etcd_data_volumes_in_aws(session: Session) -> list[str]:
     """IDs of the cluster's etcd data volumes that exist in AWS (kept by an earlier destroy
     or still attached), found by their tags."""
+    import re
+
     ec2 = session.clients().client("ec2")
-    name = session.spec.cluster_name
+    # Matched here rather than with a wildcard filter, which not every endpoint honours.
+    wanted = re.compile(rf"^{re.escape(session.spec.cluster_name)}-etcd\d+-data$")
     found = ec2.describe_volumes(Filters=[
-        {"Name": f"tag:{naming.cluster_tag(session.spec)}", "Values": ["owned"]},
-        {"Name": "tag:Name", "Values": [f"{name}-etcd*-data"]},
-    ])["Volumes"]
-    return sorted(v["VolumeId"] for v in found if v.get("State") != "deleted")
+        {"Name": f"tag:{naming.cluster_tag(session.spec)}", "Values": ["owned"]}])["Volumes"]
+    return sorted(v["VolumeId"] for v in found if v.get("State") != "deleted" and any(
+        t["Key"] == "Name" and wanted.match(t["Value"]) for t in v.get("Tags", [])))
 
 
 def install_kubeconfig(cluster_dir: Path, spec: Spec, target: Path | None = None) -> tuple[Path, Path | None]:
