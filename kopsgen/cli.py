@@ -529,7 +529,7 @@ def destroy(
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
                        verbose=verbose, profile=profile)
-    stop = sandbox
+    stop = False  # the sandbox's emulator stops only once the cluster is really gone
     try:
         addresses = session.tf.state_list()
         if not addresses:
@@ -578,12 +578,12 @@ def destroy(
         if left:
             for arn in left:
                 _say(f"still tagged with the cluster: {arn}")
-            stop = False  # keep the sandbox's emulator so the leftovers can be inspected
             raise KopsgenError(f"{len(left)} resource(s) tagged kubernetes.io/cluster/"
                                f"{session.spec.cluster_name} remain; delete them or run "
                                "`kopsgen destroy` again", exit_code=ExitCode.LEFTOVERS)
         typer.echo(f"cluster {session.spec.cluster_name} destroyed; nothing tagged with it "
                    "remains" + (f" except the {len(kept)} kept etcd data volume(s)" if kept else ""))
+        stop = sandbox
     finally:
         session.close(stop_sandbox=stop)
 

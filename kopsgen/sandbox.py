@@ -263,6 +263,8 @@ class Sandbox:
         from kopsgen import naming
 
         assert self.server is not None
+        # A few retries: moto's development web server drops kept-alive connections now and
+        # then ("use of closed network connection"); unsupported calls still fail fast.
         endpoints = "\n".join(f'    {s} = "{self.server.endpoint}"' for s in SERVICES
                               if s != "resourcegroupstaggingapi")
         parts = [
@@ -274,7 +276,7 @@ class Sandbox:
             "  skip_credentials_validation = true\n"
             "  skip_metadata_api_check     = true\n"
             "  skip_requesting_account_id  = false\n"
-            "  max_retries                 = 1\n"
+            "  max_retries                 = 3\n"
             "  s3_use_path_style           = true\n"
             f"  endpoints {{\n{endpoints}\n  }}\n}}",
         ]

@@ -110,7 +110,7 @@ def write_overrides(workdir: Path, endpoint: str, zone_id: str) -> None:
         "  skip_credentials_validation = true\n"
         "  skip_metadata_api_check     = true\n"
         "  skip_requesting_account_id  = false\n"
-        "  max_retries                 = 1\n"
+        "  max_retries                 = 3\n"
         "  s3_use_path_style           = true\n\n"
         f"  endpoints {{\n{endpoints}\n  }}\n}}\n\n"
         "# moto has no Flatcar images; the lookup module is swapped for a fixed moto image.\n"
