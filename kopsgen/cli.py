@@ -348,19 +348,19 @@ def plan(
     verbose: VerboseOpt = False,
     profile: ProfileOpt = None,
     pool: Annotated[str | None, typer.Option(help="Plan only this node pool.")] = None,
+    expected_account: AccountOpt = None,
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 1 (CHANGES) when the plan has changes.")] = False,
     output: OutputOpt = Output.text,
 ) -> None:
-    """terraform plan, saved to terraform/kopsgen.tfplan, with a summary per module."""
+    """Pre-flight, then terraform plan saved to terraform/kopsgen.tfplan, summarised per module."""
     from kopsgen.lifecycle import describe_summary, replacement_notes
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                        verbose=verbose, profile=profile)
     try:
-        if sandbox:
-            session.preflight()
         targets = _pool_targets(session, pool)
+        session.preflight(expected_account=expected_account)
         path, summary, doc = session.plan(targets=targets)
     finally:
         session.close()
