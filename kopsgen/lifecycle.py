@@ -244,7 +244,9 @@ def push_credentials(session: Session, *, outputs: dict | None = None) -> list[s
             key = f"{prefix}/credentials/{role}/{name}" if prefix else f"credentials/{role}/{name}"
             try:
                 head = s3.head_object(Bucket=bucket, Key=key)
-                if head.get("Metadata", {}).get("sha256") == digest:
+                # S3 lower-cases metadata keys; not every S3-compatible endpoint does.
+                meta = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+                if meta.get("sha256") == digest:
                     continue
             except Exception as exc:  # noqa: BLE001 - 404 means "upload it"
                 if getattr(exc, "response", {}).get("Error", {}).get("Code") not in (

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kopsgen.errors import KopsgenError, UsageError
+from kopsgen.errors import ExitCode, KopsgenError, UsageError
 from kopsgen.spec.model import Spec
 
 SANDBOX_DIR = Path(".kopsgen") / "sandbox"
@@ -153,7 +153,7 @@ class Sandbox:
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true", **CREDENTIALS)
         log = open(self.root / "moto.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "kopsgen.emulator", str(port)],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,  # outlives this command; Ctrl-C here does not stop it
         )
@@ -162,7 +162,8 @@ class Sandbox:
         deadline = time.monotonic() + 30
         while not _alive(server):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise KopsgenError(f"the sandbox emulator did not start (see {self.root}/moto.log)")
+                raise KopsgenError(f"the sandbox emulator did not start (see {self.root}/moto.log)",
+                                   exit_code=ExitCode.AWS_CHECK_FAILED)
             time.sleep(0.1)
         (self.root / SERVER_FILE).write_text(json.dumps({"pid": proc.pid, "port": port}) + "\n")
         self.server, self.started_here = server, True

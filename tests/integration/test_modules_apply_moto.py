@@ -78,13 +78,11 @@ def unexplained_drift(plan: dict) -> list[str]:
 @pytest.fixture
 def moto_endpoint(monkeypatch):
     helpers.require_module("moto.server")
-    from moto.server import ThreadedMotoServer
+    from kopsgen.emulator import Emulator
 
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = Emulator()
+    yield server.start()
     server.stop()
 
 
