@@ -1,4 +1,6 @@
-"""moto's AWS emulator served on loopback, for the sandbox and the tests.
+"""moto's AWS emulator served on loopback, in a process of its own, for the sandbox and the
+tests (moto's backends are global to a process, so a process per emulator keeps accounts
+apart).
 
 moto ships a werkzeug development server, which answers every request with
 ``Connection: close``; the AWS SDK for Go (inside the Terraform provider) now and then
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -36,37 +37,6 @@ def _waitress_server(port: int) -> Any | None:
     # Terraform runs many calls at once; waitress queues what exceeds its threads.
     return create_server(_app(), host=HOST, port=port, threads=16, channel_timeout=300,
                          connection_limit=500)
-
-
-class Emulator:
-    """The emulator in a background thread of this process (tests)."""
-
-    def __init__(self) -> None:
-        self._server: Any = None
-        self._moto: Any = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> str:
-        self._server = _waitress_server(0)
-        if self._server is None:
-            from moto.server import ThreadedMotoServer
-
-            _app()
-            self._moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-            self._moto.start()
-            host, port = self._moto.get_host_and_port()
-            return f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        return f"http://{HOST}:{self._server.effective_port}"
-
-    def stop(self) -> None:
-        if self._moto is not None:
-            self._moto.stop()
-        if self._server is not None:
-            self._server.close()
-            if self._thread is not None:
-                self._thread.join(timeout=10)
 
 
 def main(argv: list[str]) -> None:

@@ -222,10 +222,6 @@ class _Collector:
     def warn(self, path: Path, message: str) -> None:
         self.warnings.append(self._problem(path, message, "warning"))
 
-    def has_error_under(self, path: Path) -> bool:
-        prefix = format_path(path)
-        return any(k == prefix or k.startswith(prefix + ".") or k.startswith(prefix + "[")
-                   for k in self._seen)
 
 
 # --------------------------------------------------------------------------- pass 1: keys
@@ -323,10 +319,9 @@ def _validate_shapes(data: dict, out: _Collector) -> ClusterFile | None:
 
 
 class _Builder:
-    def __init__(self, raw: ClusterFile, out: _Collector, present: set[Path]):
+    def __init__(self, raw: ClusterFile, out: _Collector):
         self.raw = raw
         self.out = out
-        self.present = present
 
     def err(self, path: Path, msg: str) -> None:
         self.out.error(path, msg)
@@ -1245,8 +1240,7 @@ def build_spec(data: Any, positions: Positions, filename: str = "cluster.yaml"
     raw = _validate_shapes(cleaned, out)
     if raw is None:
         return None, out.errors, out.warnings
-    present = set(positions.at)
-    spec = _Builder(raw, out, present).build()
+    spec = _Builder(raw, out).build()
     if out.errors:
         return None, out.errors, out.warnings
     return spec, out.errors, out.warnings

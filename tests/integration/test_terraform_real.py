@@ -289,7 +289,8 @@ def test_init_installs_the_aws_provider_from_the_mirror(tmp_path: Path):
     helpers.require_tool("terraform")
     mirror = find_plugin_mirror()
     if mirror is None or not (mirror / "registry.terraform.io/hashicorp/aws/5.100.0").is_dir():
-        pytest.skip("no offline provider mirror with hashicorp/aws 5.100.0 (set KOPSGEN_TF_PLUGIN_MIRROR)")
+        # Fails instead of skipping under KOPSGEN_REQUIRE_TOOLS=1, like any missing tool.
+        helpers.missing("no offline provider mirror with hashicorp/aws 5.100.0 (set KOPSGEN_TF_PLUGIN_MIRROR)")
     workdir = write(tmp_path / "terraform", MIRRORED_AWS)
     base = {k: v for k, v in os.environ.items() if k != "TF_CLI_CONFIG_FILE"}
     # No user CLI config, and a dead proxy: a registry download would fail, the mirror must not.
