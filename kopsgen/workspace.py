@@ -475,8 +475,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file whole."""
+def atomic_write(path: Path, data: bytes, mode: int, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file whole.
+    ``sync_dir=False``: the caller fsyncs the directory (once for many files) to make the
+    rename durable."""
     tmp = path.with_name(f".{path.name}{_TMP_MARK}{secrets.token_hex(8)}")
     # Created 0600 and chmod-ed only when complete: a secret is never readable by others.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -495,7 +497,8 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 def apply_plan(plan: WorkspacePlan) -> WriteReport:
@@ -519,13 +522,19 @@ def apply_plan(plan: WorkspacePlan) -> WriteReport:
             _fsync_dir((root / rel).parent)
         for rel, mode in plan.dir_modes:
             os.chmod(root / rel, mode)
+        written: set[Path] = set()
         for e in plan.entries:
             if e.file is None:
                 continue
             if e.content_changes:
-                atomic_write(root / e.path, e.file.content, e.file.mode)
+                atomic_write(root / e.path, e.file.content, e.file.mode, sync_dir=False)
+                written.add((root / e.path).parent)
             elif e.mode_changes:
                 os.chmod(root / e.path, e.file.mode)
+        # Each file is whole whether or not its rename survives a crash; the renames are
+        # made durable once per directory, before the manifest that records them.
+        for directory in sorted(written):
+            _fsync_dir(directory)
         for e in plan.entries:
             if e.status is Status.REMOVED:
                 (root / e.path).unlink(missing_ok=True)
@@ -601,8 +610,10 @@ def write_workspace(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_wait: Callable[[str], None] | None = None,
     scope: tuple[str, ...] | None = None,
+    after: Callable[[WriteReport], None] | None = None,
 ) -> WriteReport:
-    """Write a render into ``root``: plan under the lock, then apply.
+    """Write a render into ``root``: plan under the lock, then apply (then ``after``, with
+    the lock still held).
 
     An empty render into a directory kopsgen never wrote touches nothing. On a first render
     the plan also runs before the lock is taken, so a collision leaves not even ``.kopsgen/``.
@@ -615,7 +626,10 @@ def write_workspace(
     if not state_exists:
         plan_workspace(root, wanted, scope)
     with workspace_lock(root, timeout=lock_timeout, on_wait=on_wait):
-        return apply_plan(plan_workspace(root, wanted, scope))
+        report = apply_plan(plan_workspace(root, wanted, scope))
+        if after is not None:
+            after(report)
+        return report
 
 
 # ---------------------------------------------------------------------------------------
