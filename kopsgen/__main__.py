@@ -1,3 +1,3 @@
-from kopsgen.cli import main
+from kopsgen.fastpath import main
 
 main()

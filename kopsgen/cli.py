@@ -7,7 +7,6 @@ Commands parse options, call the core and print; failures are :class:`KopsgenErr
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from enum import StrEnum
@@ -18,6 +17,7 @@ import typer
 
 from kopsgen import __version__
 from kopsgen.errors import ExitCode, KopsgenError, SpecError
+from kopsgen.fastpath import styled
 
 app = typer.Typer(
     name="kopsgen",
@@ -54,12 +54,8 @@ def _cluster_dir(local: Path | None) -> Path:
     return local or STATE.dir or Path(".")
 
 
-def _color(stream) -> bool:
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
-
-
 def _styled(text: str, fg: str, stream) -> str:
-    return typer.style(text, fg=fg, bold=True) if _color(stream) else text
+    return styled(text, fg, stream)
 
 
 def echo_err(message: str, *, kind: str = "error") -> None:
@@ -258,7 +254,7 @@ def render(
         return
     for notice in outcome.notices:
         echo_err(notice, kind="notice")
-    report = core.write(root, outcome, on_wait=notify_stderr)
+    report = core.write(root, outcome, on_wait=notify_stderr, stamp=True)
     if output is Output.json:
         typer.echo(json.dumps({"files": [{"path": p, "status": st.value}
                                          for p, st in report.entries],

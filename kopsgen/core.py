@@ -33,6 +33,8 @@ class RenderOutcome:
     files: dict
     notices: list[str] = field(default_factory=list)
     scope: tuple[str, ...] | None = None
+    part: str | None = None
+    now: datetime | None = None
 
     @property
     def warnings(self) -> list[Problem]:
@@ -84,13 +86,67 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
         files.update(render_userdata(loaded.spec))
         files.update(render_stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
-    return RenderOutcome(loaded, files, notices, scope)
+    return RenderOutcome(loaded, files, notices, scope, part, now)
 
 
-def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None) -> WriteReport:
+def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,
+          stamp: bool = False) -> WriteReport:
+    """Write ``outcome`` into ``cluster_dir``. With ``stamp``, remember the result so the
+    next identical ``kopsgen render`` answers without rendering (:mod:`kopsgen.fastpath`)."""
     from kopsgen.workspace import write_workspace
 
-    return write_workspace(cluster_dir, outcome.files, on_wait=on_wait, scope=outcome.scope)
+    after = (lambda report: _stamp(cluster_dir, outcome, report)) if stamp else None
+    return write_workspace(cluster_dir, outcome.files, on_wait=on_wait, scope=outcome.scope,
+                           after=after)
+
+
+def _stamp(cluster_dir: Path, outcome: RenderOutcome, report: WriteReport) -> None:
+    from kopsgen import fastpath
+    from kopsgen.workspace import MANIFEST, Status, WriteReport
+
+    if not outcome.loaded.source_digest:
+        fastpath.forget(cluster_dir)
+        return
+    notices = _next_notices(cluster_dir, outcome)
+    if notices is None:
+        fastpath.forget(cluster_dir)
+        return
+    # What the next render would report: everything written is then unchanged.
+    after = [(p, Status.UNCHANGED if s in (Status.CREATED, Status.UPDATED) else s)
+             for p, s in report.entries if s is not Status.REMOVED]
+    summary = WriteReport(report.root, tuple(after)).summary()
+    paths = [p for p, _ in after if (cluster_dir / p).exists()] + [MANIFEST]
+    fastpath.record(cluster_dir, outcome.part, source_digest=outcome.loaded.source_digest,
+                    paths=paths, summary=summary, warnings=[str(w) for w in outcome.warnings],
+                    notices=notices, valid_until=_first_expiry(outcome.files))
+
+
+def _next_notices(cluster_dir: Path, outcome: RenderOutcome) -> list[str] | None:
+    """The notices the next render of the same inputs will print (most of this render's,
+    like "ca.pem created", are said once), found by rendering the credentials again against
+    what was just written; None if that render would not leave them as they are."""
+    if not outcome.notices:
+        return []
+    from kopsgen.render.workspace_files import render_credentials_part
+
+    again = render_credentials_part(outcome.loaded.spec, read_credentials(cluster_dir),
+                                    outcome.now or datetime.now(UTC))
+    for rel, generated in again.files.items():
+        if rel in outcome.files and \
+                getattr(outcome.files[rel], "content", None) != generated.content:
+            return None
+    return list(again.notices)
+
+
+def _first_expiry(files: dict) -> float | None:
+    """When the first certificate of a render ends, minus the fast path's margin."""
+    from kopsgen import fastpath
+    from kopsgen.render.pki import first_expiry
+
+    pems = [getattr(f, "content", f) for p, f in files.items()
+            if p.startswith(f"{CREDENTIALS}/") and p.endswith(".pem")]
+    end = first_expiry(pems)
+    return None if end is None else end.timestamp() - fastpath.EXPIRY_MARGIN_SECONDS
 
 
 def check(cluster_dir: Path, outcome: RenderOutcome) -> CheckResult:

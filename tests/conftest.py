@@ -1,5 +1,14 @@
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+# Renders leave stamps (and compiled templates) in the user's cache: keep the suite's apart.
+_CACHE = tempfile.mkdtemp(prefix="kopsgen-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 # Make tests/helpers.py importable as `helpers` from every test directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

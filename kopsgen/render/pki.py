@@ -690,3 +690,10 @@ def describe_certificates(files: Mapping[str, bytes], now: datetime) -> list[Cer
 
 def _certificate_names(files: Iterable[str]) -> list[str]:
     return [n for n in files if n.endswith(".pem") and not n.endswith("-key.pem") and n != SA_PUB]
+
+
+def first_expiry(pems: Iterable[bytes]) -> datetime | None:
+    """The earliest end of validity among the certificates in ``pems`` (keys are skipped)."""
+    ends = [x509.load_pem_x509_certificate(pem).not_valid_after_utc
+            for pem in pems if b"-----BEGIN CERTIFICATE-----" in pem]
+    return min(ends, default=None)

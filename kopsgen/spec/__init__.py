@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ MAX_BYTES = 1_000_000
 class Loaded:
     spec: Spec
     warnings: list[Problem]
+    #: sha256 of the cluster.yaml bytes this was loaded from ("" for text given directly)
+    source_digest: str = ""
 
 
 def load_spec_text(text: str, filename: str = "cluster.yaml") -> Loaded:
@@ -58,4 +61,5 @@ def load_spec(path: Path) -> Loaded:
     if "\x00" in text:
         raise SpecError([Problem(0, 0, "", "contains NUL bytes; is it a binary file?",
                                  file=name)])
-    return load_spec_text(text, name)
+    loaded = load_spec_text(text, name)
+    return Loaded(loaded.spec, loaded.warnings, hashlib.sha256(raw).hexdigest())

@@ -1,0 +1,258 @@
+"""The up-to-date fast path of `kopsgen render`: it answers only when a full render would
+change nothing, and then prints exactly what the full render prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import helpers
+import pytest
+
+from kopsgen import fastpath
+
+SEED = helpers.REPO / "examples" / "kubeops" / "cluster.yaml"
+
+
+def kopsgen(cwd: Path, *args: str, fast: bool = True, env: dict | None = None):
+    """The real console entry point in a new process."""
+    environ = dict(os.environ, NO_COLOR="1", **(env or {}))
+    if not fast:
+        environ[fastpath.DISABLE_ENV] = "1"
+    return subprocess.run([sys.executable, "-m", "kopsgen", *args], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def answered_fast(cwd: Path, *args: str) -> bool:
+    """Whether the stamp answers `kopsgen ARGS` in ``cwd`` (without loading the CLI)."""
+    code = ("import sys; from kopsgen import fastpath; rc = fastpath.try_render(sys.argv[1:]); "
+            "assert 'typer' not in sys.modules and 'pydantic' not in sys.modules; "
+            "print('fast' if rc == 0 else 'full')")
+    r = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                       text=True, env=dict(os.environ, NO_COLOR="1"), timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().endswith("fast")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    d = tmp_path / "c"
+    d.mkdir()
+    shutil.copy(SEED, d / "cluster.yaml")
+    r = kopsgen(d, "render")
+    assert r.returncode == 0, r.stderr
+    assert "105 created" in r.stdout
+    return d
+
+
+def same_answer(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    full = kopsgen(cwd, *args, fast=False)
+    fast = kopsgen(cwd, *args)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (full.returncode, full.stdout,
+                                                          full.stderr)
+    return fast
+
+
+def test_rerender_is_answered_from_the_stamp_with_the_full_renders_words(cluster):
+    assert answered_fast(cluster, "render")
+    r = same_answer(cluster, "render")
+    assert r.returncode == 0
+    assert r.stdout == ".: 0 created, 0 updated, 105 unchanged, 0 removed\n"
+    assert "warning: keyName" in r.stderr  # the spec's warnings are said again
+    assert answered_fast(cluster, "render", "--check")
+    assert same_answer(cluster, "render", "--check").stdout.startswith(".: up to date (0 created")
+
+
+def test_other_directory_spellings_and_parts(cluster):
+    parent = cluster.parent
+    # messages name the file c/cluster.yaml now: a first render from here has no stamp yet
+    assert not answered_fast(parent, "-C", "c", "render")
+    assert kopsgen(parent, "-C", "c", "render").returncode == 0
+    for args in (["-C", "c", "render"], ["render", "--dir", "c/"], ["--dir=./c", "render"]):
+        assert answered_fast(parent, *args), args
+        r = same_answer(parent, *args)
+        assert r.stdout.startswith("c: 0 created") and "c/cluster.yaml:24:1: warning" in r.stderr
+    # a part never rendered on its own has no stamp yet; once rendered, it has one
+    assert not answered_fast(cluster, "render", "stack")
+    assert kopsgen(cluster, "render", "stack").returncode == 0
+    assert answered_fast(cluster, "render", "stack")
+    assert answered_fast(cluster, "render")  # rendering stack changed nothing it had left
+    same_answer(cluster, "render", "stack", "--check")
+
+
+@pytest.mark.parametrize("args", [
+    ["render", "-o", "json"], ["render", "--verbose"], ["render", "stack", "credentials"],
+    ["render", "--help"], ["validate"], ["render", "nope"], ["--debug", "render"],
+])
+def test_other_commands_and_options_take_the_full_path(cluster, args):
+    assert not answered_fast(cluster, *args)
+
+
+def edit_same_size(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-2] = ord("#") if data[-2] != ord("#") else ord("!")
+    st = path.stat()
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old mtime
+
+
+@pytest.mark.parametrize("change", ["edit", "touch", "chmod", "delete", "dir-mode",
+                                    "manifest", "spec", "spec-touch"])
+def test_any_change_takes_the_full_path_and_is_repaired(cluster, change):
+    main_tf = cluster / "terraform" / "main.tf"
+    if change == "edit":
+        edit_same_size(main_tf)
+    elif change == "touch":
+        os.utime(main_tf)
+    elif change == "chmod":
+        os.chmod(cluster / "credentials" / "ca-key.pem", 0o644)
+    elif change == "delete":
+        (cluster / "credentials" / "worker.pem").unlink()
+    elif change == "dir-mode":
+        os.chmod(cluster / "credentials", 0o755)
+    elif change == "manifest":  # same bytes, rewritten (a checkout, a restore)
+        manifest = cluster / ".kopsgen" / "manifest.json"
+        data = manifest.read_bytes()
+        manifest.unlink()
+        manifest.write_bytes(data)
+    elif change == "spec":
+        text = (cluster / "cluster.yaml").read_text()
+        assert "workerInstanceType: m3.medium" in text
+        (cluster / "cluster.yaml").write_text(text.replace("workerInstanceType: m3.medium",
+                                                           "workerInstanceType: t3.large"))
+    elif change == "spec-touch":  # same bytes: the stamp still answers
+        os.utime(cluster / "cluster.yaml")
+        assert answered_fast(cluster, "render")
+        return
+    assert not answered_fast(cluster, "render")
+    assert not answered_fast(cluster, "render", "--check")
+    check_code, repaired = EXPECTED[change]
+    assert kopsgen(cluster, "render", "--check").returncode == check_code
+    r = kopsgen(cluster, "render")
+    assert r.returncode == 0, r.stderr
+    assert repaired in r.stdout
+    # repaired and stamped again: the next render is answered from the stamp, and says what
+    # the full render says (a re-issued certificate's notice is not repeated)
+    assert answered_fast(cluster, "render")
+    assert "notice:" not in same_answer(cluster, "render").stderr
+
+
+#: change -> (exit code of `render --check` after it, what the repairing render says)
+EXPECTED = {
+    "edit": (1, "updated   terraform/main.tf"),
+    "touch": (0, "0 updated, 105 unchanged"),
+    "chmod": (1, "updated   credentials/ca-key.pem"),
+    "delete": (1, "created   credentials/worker.pem"),
+    "dir-mode": (1, "105 unchanged"),
+    "manifest": (0, "105 unchanged"),
+    "spec": (1, "updated"),
+}
+
+
+def test_a_running_render_holds_the_lock_so_the_stamp_does_not_answer(cluster):
+    import fcntl
+
+    fd = os.open(cluster / ".kopsgen" / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert not answered_fast(cluster, "render")
+    finally:
+        os.close(fd)
+    assert answered_fast(cluster, "render")
+
+
+def test_certificates_near_their_end_always_take_the_full_path(tmp_path):
+    d = tmp_path / "short"
+    d.mkdir()
+    (d / "cluster.yaml").write_text(SEED.read_text().replace("tlsCertDurationDays: 3650",
+                                                             "tlsCertDurationDays: 60"))
+    assert kopsgen(d, "render").returncode == 0
+    assert not answered_fast(d, "render")  # 60 days < the 90-day margin: never stamped valid
+    r = kopsgen(d, "render")
+    assert r.returncode == 0 and "0 created, 0 updated" in r.stdout
+
+
+def test_a_stamp_expires_at_the_first_certificates_renewal_margin(cluster):
+    stamp = Path(fastpath._stamp_path(str(cluster)))
+    doc = json.loads(stamp.read_text())
+    until = doc["parts"]["all cluster.yaml"]["valid_until"]
+    # the seed's certificates last 3650 days: the stamp answers for 3650 - 90 of them
+    assert "tlsCertDurationDays: 3650" in SEED.read_text()
+    expected = time.time() + (3650 * 86400 - fastpath.EXPIRY_MARGIN_SECONDS)
+    assert expected - 300 < until <= expected
+    doc["parts"]["all cluster.yaml"]["valid_until"] = time.time() - 1
+    stamp.write_text(json.dumps(doc))
+    assert not answered_fast(cluster, "render")
+
+
+def test_a_different_kopsgen_or_a_broken_stamp_takes_the_full_path(cluster, monkeypatch):
+    stamp = Path(fastpath._stamp_path(str(cluster)))
+    original = stamp.read_text()
+    doc = json.loads(original)
+    doc["parts"]["all cluster.yaml"]["key"] = "0" * 64  # e.g. written by another kopsgen build
+    stamp.write_text(json.dumps(doc))
+    assert not answered_fast(cluster, "render")
+    for broken in ("", "{", "[]", '{"format": 1}', original.replace('"files"', '"x"')):
+        stamp.write_text(broken)
+        assert not answered_fast(cluster, "render"), broken
+    stamp.write_text(original)
+    assert answered_fast(cluster, "render")
+    monkeypatch.setenv(fastpath.DISABLE_ENV, "1")
+    assert fastpath.try_render(["-C", str(cluster), "render"]) is None
+
+
+def test_a_moved_workspace_is_not_answered_by_the_old_directorys_stamp(cluster, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(cluster, moved, symlinks=True)
+    assert not answered_fast(moved, "render")
+
+
+@pytest.mark.parametrize(("argv", "parsed"), [
+    (["render"], (None, None, False)),
+    (["render", "stack", "--check"], (None, "stack", True)),
+    (["-C", "a", "render", "credentials"], ("a", "credentials", False)),
+    (["-C", "a", "render", "-C", "b"], ("b", None, False)),
+    (["render", "--check", "--check"], None),
+    (["render", "stack", "stack"], None),
+    (["-C", "render"], None),
+    (["-C"], None),
+    (["render", "-C", "--check"], None),
+    (["-C", "a", "-C", "b", "render"], None),
+    (["--dir=", "render"], None),
+    (["version"], None),
+    ([], None),
+])
+def test_argument_forms(argv, parsed):
+    assert fastpath.parse_render_args(argv) == parsed
+
+
+def test_colour_matches_the_full_cli(monkeypatch):
+    import typer
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for colour in ("yellow", "red", "cyan"):
+        assert fastpath.styled("x", colour, Tty()) == typer.style("x", fg=colour, bold=True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert fastpath.styled("x", "red", Tty()) == "x"
+
+
+def test_stamps_of_directories_not_rendered_for_60_days_are_pruned(cluster, tmp_path):
+    stamps = Path(fastpath._stamp_path(str(cluster))).parent
+    old, recent = stamps / ("a" * 32 + ".json"), stamps / ("b" * 32 + ".json")
+    for path, age_days in ((old, 61), (recent, 59)):
+        path.write_text("{}")
+        t = time.time() - age_days * 86400
+        os.utime(path, (t, t))
+    (cluster / "cluster.yaml").write_text(SEED.read_text() + "\n")  # a render that stamps
+    assert kopsgen(cluster, "render").returncode == 0
+    assert not old.exists() and recent.exists()
+    assert Path(fastpath._stamp_path(str(cluster))).exists()
