@@ -277,28 +277,35 @@ def api_healthy(spec: Spec, cluster_dir: Path, *, url: str | None = None,
         with urllib.request.urlopen(target, context=ctx, timeout=timeout) as resp:  # noqa: S310
             body = resp.read(100).decode(errors="replace").strip()
             return resp.status == 200 and body == "ok", body or str(resp.status)
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code} {exc.reason}"
     except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
         return False, str(getattr(exc, "reason", exc))
 
 
-def wait_for_api(session: Session, timeout: float) -> None:
+def wait_for_api(session: Session, timeout: float, *, url: str | None = None,
+                 interval: float = 10) -> None:
+    """Poll /healthz every ``interval`` seconds until it answers "ok", saying what it
+    waits for (elapsed time and the latest answer); raise after ``timeout`` seconds."""
+    target = url or f"{naming.api_url(session.spec)}/healthz"
     started = time.monotonic()
     last = ""
+    said_at = -60.0
     while True:
-        ok, detail = api_healthy(session.spec, session.cluster_dir)
-        elapsed = int(time.monotonic() - started)
+        ok, detail = api_healthy(session.spec, session.cluster_dir, url=target)
+        elapsed = time.monotonic() - started
+        stamp = f"[wait {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}]"
         if ok:
-            session.say(f"[wait {elapsed // 60:02d}:{elapsed % 60:02d}] the API answers /healthz")
+            session.say(f"{stamp} the API answers {target}")
             return
-        if detail != last or elapsed % 60 < 10:
-            session.say(f"[wait {elapsed // 60:02d}:{elapsed % 60:02d}] waiting for "
-                        f"{naming.api_url(session.spec)}/healthz: {detail}")
-            last = detail
-        if time.monotonic() - started > timeout:
-            raise KopsgenError(f"the API did not become healthy within {int(timeout)} s; the "
-                               "cluster is created -- check `kopsgen status`",
-                               exit_code=ExitCode.TERRAFORM_FAILED)
-        time.sleep(10)
+        if detail != last or elapsed - said_at >= 60:  # news, or once a minute
+            session.say(f"{stamp} waiting for {target}: {detail}")
+            last, said_at = detail, elapsed
+        if elapsed > timeout:
+            raise KopsgenError(f"the API did not become healthy within {int(timeout)} s (last "
+                               f"answer: {detail}); the cluster is created -- check "
+                               "`kopsgen status`", exit_code=ExitCode.TERRAFORM_FAILED)
+        time.sleep(min(interval, max(0.0, timeout - elapsed) + 0.01))
 
 
 # ------------------------------------------------------------------------------- status

@@ -7,6 +7,7 @@ the test is skipped with a visible reason -- unless ``KOPSGEN_REQUIRE_TOOLS=1`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -88,3 +89,32 @@ def render_example(name: str, dest: Path) -> Path:
     shutil.copy(REPO / "examples" / name / "cluster.yaml", dest / "cluster.yaml")
     core.write(dest, core.render(dest))
     return dest / "terraform"
+
+
+@contextlib.contextmanager
+def tls_server(creds: dict[str, bytes], handler, tmp: Path):
+    """An HTTPS server on loopback that presents apiserver.pem and demands a client
+    certificate signed by ca.pem, as kube-apiserver does; yields the server (its
+    ``clients`` list collects the CNs of the clients it served)."""
+    import ssl
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    for name in ("ca.pem", "apiserver.pem", "apiserver-key.pem"):
+        (tmp / name).write_bytes(creds[name])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp / "apiserver.pem", tmp / "apiserver-key.pem")
+    ctx.load_verify_locations(tmp / "ca.pem")
+    ctx.verify_mode = ssl.CERT_REQUIRED  # like kube-apiserver --client-ca-file
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.clients = []  # type: ignore[attr-defined]
+    # A failed handshake raises in accept(); the server drops that connection and goes on.
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

@@ -7,16 +7,14 @@ kubeconfig comes from render_kubeconfig. Both directions of trust are checked.
 from __future__ import annotations
 
 import dataclasses
-import ssl
 import subprocess
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import require_tool
+from helpers import require_tool, tls_server
 
 from kopsgen.render.kubeconfig import render_kubeconfig
 from kopsgen.render.pki import PkiParams, render_credentials
@@ -68,25 +66,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server(creds, tmp_path_factory):
-    d = tmp_path_factory.mktemp("apiserver")
-    for name in ("ca.pem", "apiserver.pem", "apiserver-key.pem"):
-        (d / name).write_bytes(creds[name])
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(d / "apiserver.pem", d / "apiserver-key.pem")
-    ctx.load_verify_locations(d / "ca.pem")
-    ctx.verify_mode = ssl.CERT_REQUIRED  # like kube-apiserver --client-ca-file
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.clients = []  # type: ignore[attr-defined]
-    # A failed handshake raises in accept(); the server drops that connection and goes on.
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with tls_server(creds, Handler, tmp_path_factory.mktemp("apiserver")) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def kubectl(tmp_path: Path, server, ca: bytes, cert: bytes, key: bytes):
