@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kopsgen import __version__
+from kopsgen import __version__, console
 from kopsgen.errors import ExitCode, KopsgenError, SpecError
 from kopsgen.fastpath import styled
 
@@ -58,17 +57,8 @@ def _styled(text: str, fg: str, stream) -> str:
     return styled(text, fg, stream)
 
 
-def echo_err(message: str, *, kind: str = "error") -> None:
-    colour = {"error": "red", "warning": "yellow"}.get(kind, "cyan")
-    typer.echo(f"{_styled(kind + ':', colour, sys.stderr)} {message}", err=True)
-
-
-def _print_problems(err: SpecError | None, warnings: list) -> None:
-    for w in warnings:
-        typer.echo(_styled(str(w), "yellow", sys.stderr), err=True)
-    if err is not None:
-        for line in err.lines():
-            typer.echo(_styled(line, "red", sys.stderr), err=True)
+echo_err = console.echo_err
+_print_problems = console.print_problems
 
 
 @app.callback()
@@ -228,42 +218,10 @@ def render(
     output: OutputOpt = Output.text,
 ) -> None:
     """Generate the workspace from cluster.yaml (only changed files are written)."""
-    from kopsgen import core
-    from kopsgen.workspace import notify_stderr
-
-    root = _cluster_dir(cluster_dir)
-    outcome = core.render(root, part)
-    _print_problems(None, outcome.warnings)
-    if check:
-        result = core.check(root, outcome)
-        if output is Output.json:
-            typer.echo(json.dumps({
-                "up_to_date": result.up_to_date,
-                "changes": [{"path": e.path, "status": e.status.value}
-                            for e in result.plan.entries if e.status.value in
-                            ("created", "updated", "removed")],
-            }, indent=2))
-        elif result.up_to_date:
-            typer.echo(f"{root}: up to date ({result.plan.summary()})")
-        else:
-            typer.echo(result.diff, nl=False)
-            echo_err(f"{root}: workspace is stale -- would be {result.plan.summary()}; run "
-                     "`kopsgen render`", kind="drift")
-        if not result.up_to_date:
-            raise typer.Exit(ExitCode.DRIFT)
-        return
-    for notice in outcome.notices:
-        echo_err(notice, kind="notice")
-    report = core.write(root, outcome, on_wait=notify_stderr, stamp=True)
-    if output is Output.json:
-        typer.echo(json.dumps({"files": [{"path": p, "status": st.value}
-                                         for p, st in report.entries],
-                               "notices": outcome.notices}, indent=2))
-        return
-    for path, status in report.entries:
-        if status.value != "unchanged":
-            typer.echo(f"  {status.value:<9} {path}")
-    typer.echo(f"{root}: {report.summary()}")
+    code = console.render_command(_cluster_dir(cluster_dir), part, check=check,
+                                  json_output=output is Output.json)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -648,20 +606,10 @@ def run(argv: list[str] | None = None) -> ExitCode | int:
         # exceptions handled below.
         result = app(args=argv, prog_name="kopsgen", standalone_mode=False)
         return result if isinstance(result, int) else ExitCode.OK
-    except SpecError as err:
-        _print_problems(err, err.warnings)
-        return err.exit_code
-    except KopsgenError as err:
-        for line in err.lines():
-            echo_err(line)
-        return err.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         echo_err("aborted")
-        return ExitCode.INTERRUPTED
-    except KeyboardInterrupt:
-        echo_err("interrupted")
         return ExitCode.INTERRUPTED
     except typer.TyperException as exc:
         # Usage errors: one line, plus where to get help.
@@ -673,11 +621,6 @@ def run(argv: list[str] | None = None) -> ExitCode | int:
             return ExitCode.USAGE
         echo_err(f"{message} (see `{command} --help`)")
         return ExitCode.USAGE
-    except BrokenPipeError:
-        return ExitCode.OK
-    except Exception as exc:  # a bug: one line, the traceback only with --debug
-        if STATE.debug or "--debug" in (argv if argv is not None else sys.argv):
-            traceback.print_exc()
-        echo_err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-                 "traceback, and please report it)")
-        return ExitCode.INTERNAL
+    except (KopsgenError, KeyboardInterrupt, Exception) as exc:
+        debug = STATE.debug or "--debug" in (argv if argv is not None else sys.argv)
+        return console.failure_code(exc, debug=debug)

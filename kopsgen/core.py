@@ -35,6 +35,7 @@ class RenderOutcome:
     scope: tuple[str, ...] | None = None
     part: str | None = None
     now: datetime | None = None
+    new_pki: bool = False
 
     @property
     def warnings(self) -> list[Problem]:
@@ -75,18 +76,20 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
     now = now or datetime.now(UTC)
     files: dict = {}
     notices: list[str] = []
+    new_pki = False
     parts = PARTS if part is None else (part,)
     if "credentials" in parts:
         rendered = render_credentials_part(loaded.spec, read_credentials(cluster_dir), now)
         files.update(rendered.files)
         notices.extend(rendered.notices)
+        new_pki = rendered.new_pki
     if "stack" in parts:
         from kopsgen.render.stack import render_stack
 
         files.update(render_userdata(loaded.spec))
         files.update(render_stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
-    return RenderOutcome(loaded, files, notices, scope, part, now)
+    return RenderOutcome(loaded, files, notices, scope, part, now, new_pki)
 
 
 def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,
@@ -125,7 +128,7 @@ def _next_notices(cluster_dir: Path, outcome: RenderOutcome) -> list[str] | None
     """The notices the next render of the same inputs will print (most of this render's,
     like "ca.pem created", are said once), found by rendering the credentials again against
     what was just written; None if that render would not leave them as they are."""
-    if not outcome.notices:
+    if not outcome.notices or outcome.new_pki:
         return []
     from kopsgen.render.workspace_files import render_credentials_part
 

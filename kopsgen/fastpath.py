@@ -292,9 +292,37 @@ def _answer_locked(root: str, entry: dict, check: bool) -> int | None:
 
 def main() -> None:
     """The ``kopsgen`` console script and ``python -m kopsgen``."""
-    code = try_render(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from kopsgen.cli import main as full
+    args = sys.argv[1:]
+    code = try_render(args)
+    if code is None:
+        parsed = parse_render_args(args)
+        if parsed is not None and _plain_directory(parsed[0]):
+            # The plain forms of `kopsgen render` need no CLI framework: the same command
+            # body, without importing typer (the full CLI gives the same output and codes).
+            from kopsgen.console import render_main
 
-    full()
+            code = render_main(*parsed)
+        else:
+            from kopsgen.cli import run
+
+            code = int(run())
+    leave(code)
+
+
+def _plain_directory(directory: str | None) -> bool:
+    """-C DIR needs no option checks when it is absent, missing or a directory (the full
+    CLI explains a file given as DIR)."""
+    return directory is None or not os.path.exists(directory) or os.path.isdir(directory)
+
+
+def leave(code: int) -> None:
+    """Exit without Python's module teardown: once pydantic, cryptography and Jinja2 are
+    loaded, freeing every module object one by one takes ~50 ms that nobody waits for
+    gladly. atexit handlers still run and both streams are flushed first."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

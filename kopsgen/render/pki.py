@@ -126,6 +126,9 @@ class CredentialsResult:
     files: dict[str, bytes]  # relative to credentials/
     secret_names: frozenset[str]  # files to write with mode 0600
     notices: list[str] = field(default_factory=list)
+    #: the whole PKI was created now: every notice is about this render only (a later
+    #: render of the same files says none of them again)
+    new_pki: bool = False
 
 
 @dataclass(frozen=True)
@@ -612,7 +615,8 @@ def render_credentials(params: PkiParams, existing: Mapping[str, bytes], now: da
             f"{params.key_algorithm}"
         )
     ordered = {n: files[n] for n in ALL_FILES}
-    return CredentialsResult(files=ordered, secret_names=SECRET_NAMES, notices=notices)
+    return CredentialsResult(files=ordered, secret_names=SECRET_NAMES, notices=notices,
+                             new_pki=CA_CERT not in existing)
 
 
 def _service_account(

@@ -42,6 +42,7 @@ GITIGNORE = b"""\
 class Rendered:
     files: dict[str, GeneratedFile]
     notices: list[str] = field(default_factory=list)
+    new_pki: bool = False  # see CredentialsResult.new_pki
 
 
 def pki_params(spec: Spec) -> PkiParams:
@@ -90,4 +91,4 @@ def render_credentials_part(spec: Spec, existing: Mapping[str, bytes], now: date
                                    creds.files["admin-key.pem"])
     files["kubeconfig"] = GeneratedFile(kubeconfig, 0o600, secret=True)
     files[".gitignore"] = GeneratedFile(GITIGNORE)
-    return Rendered(files, list(creds.notices))
+    return Rendered(files, list(creds.notices), creds.new_pki)

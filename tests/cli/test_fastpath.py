@@ -256,3 +256,76 @@ def test_stamps_of_directories_not_rendered_for_60_days_are_pruned(cluster, tmp_
     assert kopsgen(cluster, "render").returncode == 0
     assert not old.exists() and recent.exists()
     assert Path(fastpath._stamp_path(str(cluster))).exists()
+
+
+def full_cli(cwd: Path, *args: str):
+    """The same command through the typer CLI (what every other command goes through)."""
+    return subprocess.run([sys.executable, "-c", "import sys; from kopsgen.cli import main; "
+                           "sys.argv[0] = 'kopsgen'; main()", *args], cwd=cwd,
+                          env=dict(os.environ, NO_COLOR="1", **{fastpath.DISABLE_ENV: "1"}),
+                          capture_output=True, text=True, timeout=120)
+
+
+def two_clusters(tmp_path: Path, spec: str) -> tuple[Path, Path]:
+    dirs = []
+    for name in ("light", "full"):
+        d = tmp_path / name / "c"
+        d.mkdir(parents=True)
+        (d / "cluster.yaml").write_text(spec)
+        dirs.append(d)
+    return dirs[0], dirs[1]
+
+
+@pytest.mark.parametrize(("scenario", "args", "code"), [
+    ("fresh", ["render"], 0),
+    ("fresh", ["render", "stack"], 0),
+    ("fresh", ["-C", "c", "render", "credentials"], 0),
+    ("rendered", ["render", "--check"], 0),
+    ("stale", ["render", "--check"], 1),
+    ("stale", ["render"], 0),
+    ("bad spec", ["render"], 3),
+    ("no spec", ["render"], 3),
+    ("missing dir", ["-C", "nope", "render"], 3),
+])
+def test_plain_renders_without_typer_say_what_the_full_cli_says(tmp_path, scenario, args, code):
+    spec = SEED.read_text()
+    if scenario == "bad spec":
+        spec = spec.replace("etcdCount: 3", "etcdCount: three")
+    light, full = two_clusters(tmp_path, spec)
+    for d in (light, full):
+        if scenario == "no spec":
+            (d / "cluster.yaml").unlink()
+        if scenario in ("rendered", "stale"):
+            assert kopsgen(d, "render", fast=False).returncode == 0
+            # the same credentials in both, so that every byte of the output can be compared
+            if d == full:
+                shutil.rmtree(full / "credentials")
+                shutil.copytree(light / "credentials", full / "credentials")
+                assert kopsgen(d, "render", fast=False).returncode == 0
+        if scenario == "stale":
+            (d / "terraform" / "main.tf").write_text("# edited\n")
+    cwd = {"light": light, "full": full}
+    if args[:2] == ["-C", "c"] or args[:2] == ["-C", "nope"]:
+        cwd = {"light": light.parent, "full": full.parent}
+    a = kopsgen(cwd["light"], *args, fast=False)
+    b = full_cli(cwd["full"], *args)
+    assert a.returncode == b.returncode == code, (a.stderr, b.stderr)
+    assert a.stdout == b.stdout
+    assert a.stderr == b.stderr
+    assert "Traceback" not in a.stderr
+
+
+def test_a_plain_render_does_not_import_typer_and_other_commands_do(tmp_path):
+    shutil.copy(SEED, tmp_path / "cluster.yaml")
+
+    def imported(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "kopsgen", *args],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, **{fastpath.DISABLE_ENV: "1"}))
+        assert r.returncode == 0, r.stderr
+        return {line.split("|")[-1].strip() for line in r.stderr.splitlines()
+                if line.startswith("import time:")}
+
+    assert "typer" not in imported("render")
+    assert "pydantic" in imported("render", "--check")  # it did validate the spec
+    assert "typer" in imported("validate")
