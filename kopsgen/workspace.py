@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from kopsgen.errors import WorkspaceError
 
@@ -511,14 +512,20 @@ def _write_all(root: Path, entries: list[PlannedFile]) -> None:
         assert e.file is not None
         atomic_write(root / e.path, e.file.content, e.file.mode, sync_dir=False)
 
-    if len(entries) < 2 * WRITE_THREADS:
-        for e in entries:
-            one(e)
+    _parallel(one, entries)
+
+
+def _parallel(fn: Callable[[Any], None], items: list) -> None:
+    """``fn`` on every item, on WRITE_THREADS threads when there are enough of them;
+    re-raises the first failure."""
+    if len(items) < 4:
+        for item in items:
+            fn(item)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        for _ in pool.map(one, entries):  # re-raises the first failure
+        for _ in pool.map(fn, items):
             pass
 
 
@@ -540,7 +547,7 @@ def apply_plan(plan: WorkspacePlan) -> WriteReport:
         for rel in plan.create_dirs:
             (root / rel).mkdir(exist_ok=True)
             os.chmod(root / rel, _dir_mode(rel))
-            _fsync_dir((root / rel).parent)
+        _parallel(_fsync_dir, sorted({(root / rel).parent for rel in plan.create_dirs}))
         for rel, mode in plan.dir_modes:
             os.chmod(root / rel, mode)
         writes = [e for e in plan.entries if e.file is not None and e.content_changes]
@@ -551,8 +558,7 @@ def apply_plan(plan: WorkspacePlan) -> WriteReport:
                 os.chmod(root / e.path, e.file.mode)
         # Each file is whole whether or not its rename survives a crash; the renames are
         # made durable once per directory, before the manifest that records them.
-        for directory in sorted(written):
-            _fsync_dir(directory)
+        _parallel(_fsync_dir, sorted(written))
         for e in plan.entries:
             if e.status is Status.REMOVED:
                 (root / e.path).unlink(missing_ok=True)
