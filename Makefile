@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# Bytecode as a wheel install has it (PYTHONDONTWRITEBYTECODE=1 would recompile each run).
+	$(BIN)/python -m compileall -q kopsgen > /dev/null
 	touch $(STAMP)
 
 tools:
