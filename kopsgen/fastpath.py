@@ -151,9 +151,10 @@ def record(root, part: str | None, *, source_digest: str, paths: list[str], summ
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
-            if doc.get("format") != STAMP_FORMAT or doc.get("root") != os.path.realpath(root):
+            if doc["format"] != STAMP_FORMAT or doc["root"] != os.path.realpath(root) \
+                    or not isinstance(doc["parts"], dict):
                 raise ValueError
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):  # none, unreadable or foreign
             doc = {"format": STAMP_FORMAT, "root": os.path.realpath(root), "parts": {}}
         # Other parts stay: their file signatures notice whatever this render changed.
         doc["parts"][_entry_name(part, root)] = entry

@@ -197,9 +197,13 @@ def test_a_different_kopsgen_or_a_broken_stamp_takes_the_full_path(cluster, monk
     doc["parts"]["all cluster.yaml"]["key"] = "0" * 64  # e.g. written by another kopsgen build
     stamp.write_text(json.dumps(doc))
     assert not answered_fast(cluster, "render")
-    for broken in ("", "{", "[]", '{"format": 1}', original.replace('"files"', '"x"')):
+    for broken in ("", "{", "[]", "1", '{"format": 1}', '{"format": 1, "root": "/", "parts": []}',
+                   original.replace('"files"', '"x"'), original.replace('{"all', '[{"all')):
         stamp.write_text(broken)
         assert not answered_fast(cluster, "render"), broken
+        r = kopsgen(cluster, "render")  # the full render does not trip over it either
+        assert r.returncode == 0 and "Traceback" not in r.stderr and "internal" not in r.stderr
+        assert answered_fast(cluster, "render"), broken  # and leaves a good stamp
     stamp.write_text(original)
     assert answered_fast(cluster, "render")
     monkeypatch.setenv(fastpath.DISABLE_ENV, "1")
