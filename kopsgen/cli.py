@@ -16,7 +16,6 @@ import typer
 
 from kopsgen import __version__, console
 from kopsgen.errors import ExitCode, KopsgenError, SpecError
-from kopsgen.fastpath import styled
 
 app = typer.Typer(
     name="kopsgen",
@@ -51,10 +50,6 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.
 
 def _cluster_dir(local: Path | None) -> Path:
     return local or STATE.dir or Path(".")
-
-
-def _styled(text: str, fg: str, stream) -> str:
-    return styled(text, fg, stream)
 
 
 echo_err = console.echo_err
@@ -478,7 +473,6 @@ def destroy(
     from collections import Counter
 
     from kopsgen.aws import tagged_resources
-    from kopsgen.errors import KopsgenError
     from kopsgen.lifecycle import etcd_data_volumes_in_aws, etcd_volumes
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
@@ -621,6 +615,6 @@ def run(argv: list[str] | None = None) -> ExitCode | int:
             return ExitCode.USAGE
         echo_err(f"{message} (see `{command} --help`)")
         return ExitCode.USAGE
-    except (KopsgenError, KeyboardInterrupt, Exception) as exc:
+    except (KeyboardInterrupt, Exception) as exc:  # ours, Ctrl-C, BrokenPipe, bugs
         debug = STATE.debug or "--debug" in (argv if argv is not None else sys.argv)
         return console.failure_code(exc, debug=debug)
