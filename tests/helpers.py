@@ -94,8 +94,10 @@ def render_example(name: str, dest: Path) -> Path:
 @contextlib.contextmanager
 def tls_server(creds: dict[str, bytes], handler, tmp: Path):
     """An HTTPS server on loopback that presents apiserver.pem and demands a client
-    certificate signed by ca.pem, as kube-apiserver does; yields the server (its
-    ``clients`` list collects the CNs of the clients it served)."""
+    certificate signed by ca.pem, as kube-apiserver does; yields the server. Its
+    ``clients`` list collects the CNs of the clients it served, its ``rejected`` list the
+    reason of every handshake it refused (e.g. "unable to get local issuer certificate")."""
+    import socket
     import ssl
     import threading
     from http.server import ThreadingHTTPServer
@@ -106,10 +108,33 @@ def tls_server(creds: dict[str, bytes], handler, tmp: Path):
     ctx.load_cert_chain(tmp / "apiserver.pem", tmp / "apiserver-key.pem")
     ctx.load_verify_locations(tmp / "ca.pem")
     ctx.verify_mode = ssl.CERT_REQUIRED  # like kube-apiserver --client-ca-file
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+    class Server(ThreadingHTTPServer):
+        def get_request(self):
+            conn, addr = self.socket.accept()
+            conn.settimeout(10)
+            tls = ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            try:
+                tls.do_handshake()
+                return tls, addr
+            except OSError as exc:
+                self.rejected.append(getattr(exc, "verify_message", None) or str(exc))
+                conn = socket.socket(fileno=tls.detach())
+                conn.settimeout(10)
+                # With TLS 1.3 the client learns of the refusal only after it has sent its
+                # request. Closing with that request unread would answer with a TCP reset
+                # that can overtake the alert; read until the client hangs up, so it
+                # always sees the alert, as it does from kube-apiserver.
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_WR)
+                    while conn.recv(65536):
+                        pass
+                conn.close()
+                raise
+
+    httpd = Server(("127.0.0.1", 0), handler)
     httpd.clients = []  # type: ignore[attr-defined]
-    # A failed handshake raises in accept(); the server drops that connection and goes on.
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.rejected = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

@@ -104,3 +104,4 @@ def test_server_refuses_a_client_certificate_from_another_ca(tmp_path, server, c
     assert out.returncode != 0
     assert "remote error: tls: unknown certificate authority" in out.stderr, out.stderr
     assert len(server.clients) == seen
+    assert server.rejected[-1] == "unable to get local issuer certificate"
