@@ -67,8 +67,10 @@ def files_on_disk(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
-def inspect_after_kill(root: Path, ever_created: set[str]) -> tuple[bool, int]:
-    """Assert the invariants a user relies on; return (versions mixed?, stale temp count)."""
+def inspect_after_kill(root: Path, ever_created: set[str]) -> tuple[bool, int, bool]:
+    """Assert the invariants a user relies on; return (versions mixed?, stale temp count,
+    killed inside a write?). Between its first and last step a write leaves the manifest
+    listing the paths of both versions, so that manifest means the kill landed inside."""
     manifest = json.loads((root / ".kopsgen/manifest.json").read_text())  # never torn
     on_disk = files_on_disk(root)
     temps = {p for p in on_disk if TEMP.match(Path(p).name)}
@@ -91,7 +93,9 @@ def inspect_after_kill(root: Path, ever_created: set[str]) -> tuple[bool, int]:
     key = root / "credentials/ca-key.pem"
     assert key.read_bytes() == CA_KEY
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    return len(seen_versions) > 1, len(temps)
+    inside = any(p.startswith("userdata/only-v1/") for p in manifest["files"]) and any(
+        p.startswith("terraform/only-v0/") for p in manifest["files"])
+    return len(seen_versions) > 1, len(temps), inside
 
 
 @pytest.mark.slow
@@ -101,7 +105,7 @@ def test_sigkill_during_render_leaves_every_file_old_or_new(tmp_path):
     ever_created = set(VERSIONS[0])
     rng = random.Random(SEED)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    mixed = stale = 0
+    mixed = stale = inside = 0
     start = time.monotonic()
 
     for _ in range(KILLS):
@@ -116,9 +120,10 @@ def test_sigkill_during_render_leaves_every_file_old_or_new(tmp_path):
         proc.stdout.close()
         assert proc.returncode == -signal.SIGKILL, "the child died before it was killed"
 
-        was_mixed, temps = inspect_after_kill(root, ever_created)
+        was_mixed, temps, was_inside = inspect_after_kill(root, ever_created)
         mixed += was_mixed
         stale += temps
+        inside += was_inside
         ever_created |= ALL_PATHS & files_on_disk(root)
 
         # The next ordinary render repairs everything: exact file set, no temp files left.
@@ -132,9 +137,11 @@ def test_sigkill_during_render_leaves_every_file_old_or_new(tmp_path):
         ever_created |= expected
 
     elapsed = time.monotonic() - start
-    print(f"{KILLS} kills in {elapsed:.1f}s: {mixed} mid-render, {stale} stale temp files")
+    print(f"{KILLS} kills in {elapsed:.1f}s: {inside} inside a write, {mixed} with both "
+          f"versions on disk, {stale} stale temp files")
     # Otherwise the kills all landed between renders and the test proved nothing.
-    assert mixed >= KILLS // 4, f"only {mixed} of {KILLS} kills landed inside a render"
+    assert inside >= KILLS // 4, f"only {inside} of {KILLS} kills landed inside a write"
+    assert stale > 0, "no kill landed while temp files existed"
 
 
 if __name__ == "__main__":

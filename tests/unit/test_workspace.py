@@ -393,3 +393,73 @@ def test_partial_render_scope_leaves_other_generated_files_alone(tmp_path):
     # and a later full render still knows terraform/main.tf is generated (removes it)
     report = write_workspace(tmp_path, {"userdata/x": b"u2\n"})
     assert dict(report.entries)["terraform/main.tf"] is Status.REMOVED
+
+
+# -- durability: no file is renamed into place before its bytes are on disk ---------------
+
+
+def record_durability(monkeypatch, *, cheap_syncfs: bool) -> list[tuple[str, str]]:
+    """Log, in order, every rename into place and every fsync/syncfs the writer makes."""
+    import kopsgen.workspace as ws
+
+    events: list[tuple[str, str]] = []
+    real_replace, real_fsync, real_syncfs = os.replace, os.fsync, ws._syncfs
+
+    def replace(src, dst):
+        events.append(("rename", Path(dst).name))
+        return real_replace(src, dst)
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def syncfs(root):
+        done = real_syncfs(root)
+        if done:
+            events.append(("syncfs", str(root)))
+        return done
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(ws, "_syncfs", syncfs)
+    monkeypatch.setattr(ws, "_dirty_bytes", lambda: 0 if cheap_syncfs else 1 << 40)
+    return events
+
+
+def test_each_step_reaches_the_disk_with_one_syncfs(tmp_path, monkeypatch):
+    events = record_durability(monkeypatch, cheap_syncfs=True)
+    root = tmp_path / "cluster"
+    write_workspace(root, base_files())
+
+    names = sorted(Path(rel).name for rel in base_files())
+    data = sorted(name for kind, name in events[4:10])
+    assert [kind for kind, _ in events] == (
+        ["syncfs", "rename", "syncfs"]  # the manifest of old and new paths
+        + ["syncfs"]  # new directories, every file's bytes in a temp file
+        + ["rename"] * 6 + ["syncfs"]  # the files in place
+        + ["syncfs", "rename", "syncfs"]  # the final manifest
+    ), events
+    assert events[1] == events[-2] == ("rename", "manifest.json") and data == names
+    assert listing(root) == sorted([*base_files(), ".kopsgen/lock", ".kopsgen/manifest.json"])
+
+
+def test_with_much_unwritten_data_on_the_machine_each_file_is_fsynced(tmp_path, monkeypatch):
+    # syncfs would also wait for other programs' writes: fsync file by file instead.
+    events = record_durability(monkeypatch, cheap_syncfs=False)
+    root = tmp_path / "cluster"
+    write_workspace(root, base_files())
+
+    assert not [e for e in events if e[0] == "syncfs"]
+    manifest_in = events.index(("rename", "manifest.json"))
+    state_synced = events.index(("fsync", str(root / ".kopsgen")), manifest_in)
+    final_manifest = len(events) - 1 - events[::-1].index(("rename", "manifest.json"))
+    for rel in base_files():
+        name = Path(rel).name
+        renamed = events.index(("rename", name))
+        synced = [i for i, (kind, what) in enumerate(events)
+                  if kind == "fsync" and f"/.{name}.kopsgen-tmp-" in what]
+        assert synced, f"{rel}: its bytes were never fsynced"
+        assert state_synced < synced[0] < renamed < final_manifest, f"{rel}: out of order"
+        parent = str((root / rel).parent)
+        assert ("fsync", parent) in events[renamed:final_manifest], f"{rel}: rename not synced"
+    assert (root / "credentials/ca-key.pem").read_bytes() == KEY.content
