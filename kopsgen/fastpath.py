@@ -36,6 +36,8 @@ DISABLE_ENV = "KOPSGEN_NO_FASTPATH"
 #: 30 days (pki.RENEW_BEFORE) and the CA warning at 90 (pki.CA_WARN_BEFORE).
 EXPIRY_MARGIN_SECONDS = 90 * 86400
 STAMP_MAX_AGE_SECONDS = 60 * 86400
+PRUNE_INTERVAL_SECONDS = 86400
+PRUNED_MARKER = ".pruned"
 
 _ANSI = {"yellow": "\x1b[33m", "red": "\x1b[31m", "cyan": "\x1b[36m"}
 
@@ -169,13 +171,40 @@ def record(root, part: str | None, *, source_digest: str, paths: list[str], summ
 
 
 def _prune(directory: str, max_age: float = STAMP_MAX_AGE_SECONDS) -> None:
-    """Stamps of directories not rendered for a long time go (one small file each)."""
-    cutoff = time.time() - max_age
+    """At most once a day: stamps of directories that are gone, or not rendered for
+    ``max_age``, go (one small file each; a scan of hundreds costs a few ms)."""
+    marker = os.path.join(directory, PRUNED_MARKER)
+    now = time.time()
+    with contextlib.suppress(OSError):
+        if now - os.stat(marker).st_mtime < PRUNE_INTERVAL_SECONDS:
+            return
+    with contextlib.suppress(OSError), open(marker, "w"):
+        pass
+    cutoff = now - max_age
     for name in os.listdir(directory):
+        if not name.endswith(".json"):
+            continue
         path = os.path.join(directory, name)
         with contextlib.suppress(OSError):
-            if os.stat(path).st_mtime < cutoff:
+            if os.stat(path).st_mtime < cutoff or _root_gone(path):
                 os.unlink(path)
+
+
+def _root_gone(stamp: str) -> bool:
+    """Whether ``stamp`` is a kopsgen stamp for a directory that no longer exists. Reads
+    only the head: ``record`` writes "format" and "root" first."""
+    import re
+
+    with open(stamp, "rb") as fh:
+        head = fh.read(8192)
+    found = re.match(rb'\{"format": \d+, "root": ("(?:[^"\\]|\\.)*")', head)
+    if not found:
+        return False  # not one of ours, or mangled: only its age removes it
+    try:
+        root = json.loads(found.group(1))
+    except ValueError:
+        return False
+    return isinstance(root, str) and not os.path.isdir(root)
 
 
 def forget(root) -> None:
@@ -291,8 +320,15 @@ def _answer_locked(root: str, entry: dict, check: bool) -> int | None:
     return 0
 
 
+#: pydantic otherwise looks through every installed package's entry points for plugins
+#: (~7 ms with the test dependencies) before building kopsgen's models, and lets any plugin
+#: found observe kopsgen's own validation. Set it (even empty) to have pydantic's default.
+PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
+
+
 def main() -> None:
     """The ``kopsgen`` console script and ``python -m kopsgen``."""
+    os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
     args = sys.argv[1:]
     code = try_render(args)
     if code is None:

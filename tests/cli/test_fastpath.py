@@ -249,17 +249,28 @@ def test_colour_matches_the_full_cli(monkeypatch):
     assert fastpath.styled("x", "red", Tty()) == "x"
 
 
-def test_stamps_of_directories_not_rendered_for_60_days_are_pruned(cluster, tmp_path):
+def test_stamps_of_directories_gone_or_not_rendered_for_60_days_are_pruned(cluster, tmp_path):
     stamps = Path(fastpath._stamp_path(str(cluster))).parent
     old, recent = stamps / ("a" * 32 + ".json"), stamps / ("b" * 32 + ".json")
+    gone, kept = stamps / ("c" * 32 + ".json"), stamps / ("d" * 32 + ".json")
     for path, age_days in ((old, 61), (recent, 59)):
         path.write_text("{}")
         t = time.time() - age_days * 86400
         os.utime(path, (t, t))
+    for path, root in ((gone, tmp_path / "deleted"), (kept, tmp_path)):
+        path.write_text(json.dumps({"format": 1, "root": str(root), "parts": {}}))
+    (stamps / fastpath.PRUNED_MARKER).unlink(missing_ok=True)  # due (once a day)
     (cluster / "cluster.yaml").write_text(SEED.read_text() + "\n")  # a render that stamps
     assert kopsgen(cluster, "render").returncode == 0
     assert not old.exists() and recent.exists()
+    assert not gone.exists() and kept.exists()
     assert Path(fastpath._stamp_path(str(cluster))).exists()
+
+    # Not again the same day: the next render does not scan the directory.
+    gone.write_text(json.dumps({"format": 1, "root": str(tmp_path / "deleted"), "parts": {}}))
+    (cluster / "cluster.yaml").write_text(SEED.read_text() + "\n\n")
+    assert kopsgen(cluster, "render").returncode == 0
+    assert gone.exists()
 
 
 def full_cli(cwd: Path, *args: str):
@@ -333,3 +344,31 @@ def test_a_plain_render_does_not_import_typer_and_other_commands_do(tmp_path):
     assert "typer" not in imported("render")
     assert "pydantic" in imported("render", "--check")  # it did validate the spec
     assert "typer" in imported("validate")
+
+
+def test_pydantic_plugins_stay_out_of_kopsgen_unless_asked_for(cluster, tmp_path):
+    # A package that registers a pydantic plugin (as observability tools do) is installed.
+    site = tmp_path / "site"
+    (site / "spyplugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spyplugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spyplugin\nVersion: 1.0\n")
+    (site / "spyplugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pydantic]\nspy = spyplugin:plugin\n")
+    marker = tmp_path / "plugin-loaded"
+    (site / "spyplugin.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "class Plugin:\n    def new_schema_validator(self, *a, **k):\n"
+        "        return None, None, None\nplugin = Plugin()\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(site), str(helpers.REPO)])}
+    environ = {k: v for k, v in os.environ.items() if k != fastpath.PYDANTIC_PLUGINS_ENV}
+
+    def validate(extra: dict) -> None:
+        r = subprocess.run([sys.executable, "-m", "kopsgen", "validate"], cwd=cluster,
+                           env={**environ, **env, **extra}, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+
+    validate({})
+    assert not marker.exists()
+    validate({fastpath.PYDANTIC_PLUGINS_ENV: ""})  # the user's own setting wins
+    assert marker.exists()
