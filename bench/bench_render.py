@@ -9,11 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import SEED, cli, compile_bytecode, median_seconds, report
+from _common import SEED, cli, compile_bytecode, median_seconds, private_cache, report, samples
 
 from kopsgen.cli import run
 
-RUNS = 11
+RUNS = 21
 
 
 def fresh_dir(base: Path, i: list[int]) -> Path:
@@ -29,6 +29,7 @@ def main() -> None:
     import io
 
     compile_bytecode()
+    cache = private_cache()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         counter = [0]
@@ -52,16 +53,17 @@ def main() -> None:
             report(f"{label}, re-render, in-process",
                    median_seconds(lambda a=part: render_in_process(a), RUNS), 0.15)
             report(f"{label}, fresh dir, new process",
-                   median_seconds(lambda a=part: cli(a, current[0]), RUNS, setup), 0.3)
+                   samples(lambda a=part: cli(a, current[0]), RUNS, setup), 0.3)
             setup()
             cli(part, current[0])
             report(f"{label}, re-render, new process",
-                   median_seconds(lambda a=part: cli(a, current[0]), RUNS), 0.15)
+                   samples(lambda a=part: cli(a, current[0]), RUNS), 0.15)
             report(f"{label}, re-render --check, new process",
                    median_seconds(lambda a=part: cli([*a, "--check"], current[0]), RUNS), 0.15)
             slow = {"KOPSGEN_NO_FASTPATH": "1"}
             report(f"{label}, re-render without the stamp, new process",
                    median_seconds(lambda a=part, e=slow: cli(a, current[0], e), RUNS))
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 main()
