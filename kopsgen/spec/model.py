@@ -5,7 +5,6 @@ defaults applied, kube-aws's alternative spellings resolved, every rule checked.
 never read YAML and never re-validate.
 """
 
-
 import ipaddress
 from typing import Literal
 

@@ -6,7 +6,6 @@ in kube-aws). Defaults, the flat-vs-nested forms kube-aws allowed (``controllerC
 The JSON Schema printed by ``kopsgen schema`` is generated from :class:`ClusterFile`.
 """
 
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
