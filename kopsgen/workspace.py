@@ -6,11 +6,11 @@ where bytes changed, remembers what kopsgen owns in ``.kopsgen/manifest.json`` a
 render at a time into a directory (``flock`` on ``.kopsgen/lock``).
 
 Crash safety: each file is replaced with ``os.replace`` from a temp file in the same
-directory whose bytes are already on disk, so a kill or power loss leaves it old or new, never
-torn. Before the first new path appears the
-manifest is rewritten to list old and new paths together, and only after the last removal
-does it shrink to the new set: at every instant it lists every file kopsgen may have written,
-so a re-render after a crash never mistakes kopsgen's own files for the user's.
+directory whose bytes are already on disk, so a kill or power loss leaves it old or new,
+never torn. Before the first new path appears the manifest is rewritten to list old and new
+paths together, and only after the last removal does it shrink to the new set: at every
+instant it lists every file kopsgen may have written, so a re-render after a crash never
+mistakes kopsgen's own files for the user's.
 """
 
 from __future__ import annotations
@@ -626,8 +626,7 @@ def apply_plan(plan: WorkspacePlan) -> WriteReport:
         for e in plan.entries:
             if e.file is not None and e.content_changes:
                 target = root / e.path
-                temps.append((_write_temp(target, e.file.content, e.file.mode),
-                              target))
+                temps.append((_write_temp(target, e.file.content, e.file.mode), target))
         _make_durable(root, files=[tmp for tmp, _ in temps],
                       dirs=[(root / rel).parent for rel in plan.create_dirs])
         for tmp, target in temps:
