@@ -9,12 +9,14 @@ non-idempotent call then fails with "already exists". waitress speaks HTTP/1.1 w
 keep-alive and is a real server, so the same app is served with it when it is installed;
 without it moto's own server is used.
 
-moto's backends are not thread-safe: a security group's rule list, for one, is replaced
-wholesale by a revoke, so a rule authorised or revoked by another thread at that moment is
-lost or comes back, and Terraform later fails deleting a rule that "does not exist". The
-server accepts connections on many threads, but the app answers one request at a time.
-Every request is logged (action, status, AWS error code) to stdout, which the sandbox keeps
-in ``.kopsgen/sandbox/moto.log``.
+moto's backends are not thread-safe (a security group's rule list, for one, is replaced
+wholesale by a revoke), so the server accepts connections on many threads but the app
+answers one request at a time. The AWS SDK now and then repeats a call that the emulator
+has already carried out and answered; a non-idempotent call such as a rule revoke then
+fails the second time and Terraform stops ("the specified rule does not exist"), so a
+repeated attempt gets the first attempt's answer (see :class:`Serialized`). Every request is
+logged (action, status, AWS error code, the security group and rule it names, the SDK's
+call id and attempt) to stdout, which the sandbox keeps in ``.kopsgen/sandbox/moto.log``.
 
     python -m kopsgen.emulator PORT     serve on 127.0.0.1:PORT until stopped
 """
@@ -26,6 +28,7 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -40,43 +43,100 @@ def _app() -> Any:
     return Serialized(DomainDispatcherApplication(create_backend_app))
 
 
+#: Answers kept for SDK retries (they come within seconds of the first attempt).
+REMEMBERED_ANSWERS = 512
+_REMEMBER_MAX_BYTES = 1 << 20
+
+
 class Serialized:
-    """WSGI middleware: one request at a time through ``app``, each logged in one line."""
+    """WSGI middleware: one request at a time through ``app``, each logged in one line, and
+    a retried SDK call answered with what its first attempt got.
+
+    The AWS SDK for Go now and then sends a call again although the emulator has carried it
+    out and answered 200 (the log shows ``attempt=2`` with the same ``call=`` id). AWS calls
+    such as RevokeSecurityGroupEgress are not idempotent: run twice, the second fails ("the
+    specified rule does not exist") and Terraform stops. So a repeated attempt of a call
+    that was answered gets that answer again instead of being run again."""
 
     def __init__(self, app: Any, log: Any = None) -> None:
         self.app = app
         self.lock = threading.Lock()
         self.log = log if log is not None else sys.stdout
+        self.answers: OrderedDict[str, tuple[str, list[Any], list[bytes]]] = OrderedDict()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
-        seen: dict[str, str] = {}
+        call = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
+        seen: dict[str, Any] = {}
 
         def record(status: str, headers: Any, exc_info: Any = None) -> Any:
-            seen["status"] = status.split(" ", 1)[0]
+            seen["status"], seen["headers"] = status, list(headers)
             return start_response(status, headers, exc_info)
 
         with self.lock:
-            result = self.app(environ, record)
-            try:
-                chunks = list(result)  # the whole answer is produced under the lock
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        self.log.write(_describe(environ, body, seen.get("status", "?"), chunks) + "\n")
+            answered = self.answers.get(call) if call and _attempt(environ) > 1 else None
+            if answered is not None:
+                status, headers, chunks = answered
+                start_response(status, headers)
+                line = _describe(environ, body, status.split(" ", 1)[0], chunks) + " replayed"
+            else:
+                result = self.app(environ, record)
+                try:
+                    chunks = list(result)  # the whole answer is produced under the lock
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+                status = seen.get("status", "?")
+                if call and environ.get("REQUEST_METHOD") not in ("GET", "HEAD") \
+                        and not status.startswith("5") \
+                        and sum(map(len, chunks)) <= _REMEMBER_MAX_BYTES:
+                    self.answers[call] = (status, seen.get("headers", []), chunks)
+                    while len(self.answers) > REMEMBERED_ANSWERS:
+                        self.answers.popitem(last=False)
+                line = _describe(environ, body, status.split(" ", 1)[0], chunks)
+        self.log.write(line + "\n")
         self.log.flush()
         return chunks
 
 
+def _attempt(environ: dict[str, Any]) -> int:
+    """The SDK's attempt number (``amz-sdk-request: attempt=2; max=3``), 1 if absent."""
+    first = environ.get("HTTP_AMZ_SDK_REQUEST", "").split(";", 1)[0].strip()
+    try:
+        return int(first.split("=", 1)[1]) if first.startswith("attempt=") else 1
+    except ValueError:
+        return 1
+
+
+#: Query-protocol parameters that say which object a call acted on (security group rules are
+#: what Terraform has failed to delete in the emulator).
+_LOGGED_PARAMS = ("GroupId", "SecurityGroupRuleId.1", "SecurityGroupRuleId.2")
+
+
 def _describe(environ: dict[str, Any], body: bytes, status: str, chunks: list[bytes]) -> str:
-    """``time METHOD host path action status [error code]`` for the access log."""
+    """``time METHOD host path action status [error code] [params] [sdk call, attempt]``
+    for the access log. The SDK's invocation id and attempt number show a retried call."""
     action = environ.get("HTTP_X_AMZ_TARGET", "")
+    params: dict[str, list[str]] = {}
     if not action and b"Action=" in body:
-        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+        params = parse_qs(body.decode("utf-8", "replace"))
+        action = params.get("Action", [""])[0]
     line = (f"{time.strftime('%H:%M:%S')} {environ.get('REQUEST_METHOD')} "
             f"{environ.get('HTTP_HOST', '')} {environ.get('PATH_INFO', '')} {action} {status}")
+    line += _error_code(status, chunks)
+    line += "".join(f" {k}={params[k][0]}" for k in _LOGGED_PARAMS if k in params)
+    call = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
+    if call:
+        line += f" call={call[:8]}"
+    if _attempt(environ) > 1:
+        line += f" attempt={_attempt(environ)}"
+    return line
+
+
+def _error_code(status: str, chunks: list[bytes]) -> str:
+    line = ""
     if status.startswith(("4", "5")):
         text = b"".join(chunks)[:2000].decode("utf-8", "replace")
         for marker in ("<Code>", '"__type": "', '"__type":"'):

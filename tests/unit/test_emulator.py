@@ -32,9 +32,9 @@ class SlowApp:
         return [b"<ok/>"]
 
 
-def request(app, body: bytes, target: str = ""):
+def request(app, body: bytes, target: str = "", extra: dict | None = None):
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "HTTP_HOST": "127.0.0.1:1",
-               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), **(extra or {})}
     if target:
         environ["HTTP_X_AMZ_TARGET"] = target
     seen = {}
@@ -60,5 +60,49 @@ def test_the_log_names_the_aws_error_code_and_json_targets():
     assert request(app, b"Action=Fail&GroupId=sg-1")[0] == "400 Bad Request"
     request(app, b"{}", target="TrentService.DescribeKey")
     first, second = log.getvalue().splitlines()
-    assert first.endswith(" Fail 400 InvalidPermission.NotFound")
+    assert first.endswith(" Fail 400 InvalidPermission.NotFound GroupId=sg-1")
     assert second.endswith(" TrentService.DescribeKey 200")
+
+
+class RuleStore:
+    """Like moto: revoking a rule twice fails the second time."""
+
+    def __init__(self):
+        self.rules = {"sgr-9", "sgr-8"}
+        self.calls = 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        body = environ["wsgi.input"].read().decode()
+        rule = body.rsplit("=", 1)[1]
+        if rule not in self.rules:
+            start_response("400 Bad Request", [("Content-Type", "text/xml")])
+            return [b"<Response><Errors><Error><Code>InvalidPermission.NotFound</Code>"]
+        self.rules.remove(rule)
+        start_response("200 OK", [("Content-Type", "text/xml"), ("x-amzn-RequestId", "r1")])
+        return [b"<RevokeSecurityGroupEgressResponse><return>true</return>"]
+
+
+def revoke(app, rule: str, call: str, attempt: int):
+    return request(app, b"Action=RevokeSecurityGroupEgress&GroupId=sg-1&SecurityGroupRuleId.1="
+                   + rule.encode(), extra={"HTTP_AMZ_SDK_INVOCATION_ID": call,
+                                           "HTTP_AMZ_SDK_REQUEST": f"attempt={attempt}; max=3"})
+
+
+def test_a_retried_sdk_call_gets_the_answer_of_the_attempt_that_ran():
+    # The SDK sends attempt 2 of a call the emulator already carried out and answered.
+    store, log = RuleStore(), io.StringIO()
+    app = Serialized(store, log)
+    first = revoke(app, "sgr-9", "6f1c2d9e-aaaa-bbbb-cccc-0123456789ab", 1)
+    again = revoke(app, "sgr-9", "6f1c2d9e-aaaa-bbbb-cccc-0123456789ab", 2)
+    assert first == again == ("200 OK", b"<RevokeSecurityGroupEgressResponse><return>true</return>")
+    assert store.calls == 1 and store.rules == {"sgr-8"}
+    lines = log.getvalue().splitlines()
+    assert lines[0].endswith(" RevokeSecurityGroupEgress 200 GroupId=sg-1 "
+                             "SecurityGroupRuleId.1=sgr-9 call=6f1c2d9e")
+    assert lines[1].endswith(" call=6f1c2d9e attempt=2 replayed")
+
+    # A new call (another invocation id) runs, and its honest answer is kept.
+    assert revoke(app, "sgr-9", "0a0b0c0d-0000-0000-0000-000000000000", 1)[0] == "400 Bad Request"
+    assert revoke(app, "sgr-8", "11111111-0000-0000-0000-000000000000", 1)[0] == "200 OK"
+    assert store.calls == 3 and store.rules == set()
