@@ -91,6 +91,17 @@ def render_example(name: str, dest: Path) -> Path:
     return dest / "terraform"
 
 
+def foreground_signals() -> None:
+    """``preexec_fn`` for a child that plays the terminal's foreground job: SIGINT and
+    SIGQUIT back to their defaults. A shell without job control starts background commands
+    with both ignored, and the child would inherit that, so Ctrl-C tests would test nothing
+    when the suite itself was started that way."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def tls_server(creds: dict[str, bytes], handler, tmp: Path):
     """An HTTPS server on loopback that presents apiserver.pem and demands a client

@@ -245,7 +245,7 @@ def test_ctrl_c_during_apply_releases_the_state_lock(tmp_path: Path):
     # Its own process group stands in for the terminal's foreground group: killpg() is Ctrl-C.
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(workdir), str(tmp_path / "p.tfplan")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              process_group=0)
+                              process_group=0, preexec_fn=helpers.foreground_signals)
     try:
         assert driver.stdout is not None
         for line in driver.stdout:

@@ -527,7 +527,8 @@ def start_driver(fake: Fake, grace: float) -> subprocess.Popen[str]:
                FAKE_TF_SLEEP="30", FAKE_TF_GRACE=str(grace), PYTHONPATH=str(helpers.REPO))
     # Its own process group stands in for the terminal's foreground group: killpg() is Ctrl-C.
     return subprocess.Popen([sys.executable, "-c", DRIVER, str(fake.workdir), str(fake.record)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0,
+                            preexec_fn=helpers.foreground_signals)
 
 
 def finish_driver(driver: subprocess.Popen[str]) -> dict:
