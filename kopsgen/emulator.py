@@ -130,22 +130,22 @@ def _describe(environ: dict[str, Any], body: bytes, status: str, chunks: list[by
     call = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
     if call:
         line += f" call={call[:8]}"
-    if _attempt(environ) > 1:
-        line += f" attempt={_attempt(environ)}"
+    attempt = _attempt(environ)
+    if attempt > 1:
+        line += f" attempt={attempt}"
     return line
 
 
 def _error_code(status: str, chunks: list[bytes]) -> str:
-    line = ""
-    if status.startswith(("4", "5")):
-        text = b"".join(chunks)[:2000].decode("utf-8", "replace")
-        for marker in ("<Code>", '"__type": "', '"__type":"'):
-            at = text.find(marker)
-            if at >= 0:
-                code = text[at + len(marker):].split("<", 1)[0].split('"', 1)[0]
-                line += f" {code}"
-                break
-    return line
+    """`` CODE`` of an AWS error answer (XML or JSON protocol), else empty."""
+    if not status.startswith(("4", "5")):
+        return ""
+    text = b"".join(chunks)[:2000].decode("utf-8", "replace")
+    for marker in ("<Code>", '"__type": "', '"__type":"'):
+        at = text.find(marker)
+        if at >= 0:
+            return " " + text[at + len(marker):].split("<", 1)[0].split('"', 1)[0]
+    return ""
 
 
 def _waitress_server(port: int) -> Any | None:
