@@ -34,6 +34,13 @@ BACKDATE = timedelta(minutes=5)
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
+# The API aggregation layer's own CA: kube-apiserver proxies to aggregated API servers
+# (metrics-server, ...) with front-proxy-client.pem, and they trust a request's X-Remote-*
+# headers only from a client certificate of this CA (--requestheader-client-ca-file). A CA
+# of its own, so that no certificate of the cluster CA can pose as the proxy.
+FRONT_PROXY_CA_CERT = "front-proxy-ca.pem"
+FRONT_PROXY_CA_KEY = "front-proxy-ca-key.pem"
+FRONT_PROXY_CLIENT_CN = "front-proxy-client"
 SA_KEY = "service-account-key.pem"
 SA_PUB = "service-account.pem"
 GITIGNORE = ".gitignore"
@@ -59,6 +66,7 @@ LEAF_NAMES = (
     "worker",
     "kube-controller-manager",
     "kube-scheduler",
+    "front-proxy-client",
 )
 
 # The kubelet bootstrap identity: members of system:bootstrappers may only create CSRs;
@@ -69,6 +77,8 @@ WORKER_GROUP = "system:bootstrappers"
 ALL_FILES: tuple[str, ...] = (
     CA_CERT,
     CA_KEY,
+    FRONT_PROXY_CA_CERT,
+    FRONT_PROXY_CA_KEY,
     *(f for n in LEAF_NAMES for f in (f"{n}.pem", f"{n}-key.pem")),
     SA_PUB,
     SA_KEY,
@@ -101,6 +111,9 @@ ROLE_FILES: dict[str, tuple[str, ...]] = {
         "admin-key.pem",
         "worker.pem",
         "worker-key.pem",
+        FRONT_PROXY_CA_CERT,
+        "front-proxy-client.pem",
+        "front-proxy-client-key.pem",
     ),
     "worker": (CA_CERT, "worker.pem", "worker-key.pem"),
 }
@@ -116,6 +129,9 @@ class PkiParams:
     external_dns_name: str  # API server name, e.g. k8s.kubeops.net
     service_cidr: str  # e.g. 10.3.0.0/24 -> the API service IP 10.3.0.1 is a SAN
     etcd_names: tuple[str, ...]  # stable DNS names of the etcd members
+    # The name in-cluster clients reach the API by (api.<cluster>.internal); a SAN of
+    # apiserver.pem. None: only the names above.
+    internal_api_name: str | None = None
     key_algorithm: str = "ecdsa-p256"  # or "rsa-2048"
     ca_days: int = 3650
     cert_days: int = 365
@@ -154,6 +170,7 @@ class _Profile:
     sans: tuple[str, ...]  # DNS names and IP addresses, in the order written
     # SAN -> the parameter it comes from, so a notice can name what changed.
     san_sources: tuple[tuple[str, str], ...] = ()
+    issuer: str = CA_CERT  # the CA that signs it: ca.pem or front-proxy-ca.pem
 
     @property
     def subject(self) -> x509.Name:
@@ -193,6 +210,7 @@ def profiles(params: PkiParams) -> dict[str, _Profile]:
                 "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local",
                 params.external_dns_name,
+                *((params.internal_api_name,) if params.internal_api_name else ()),
                 service_ip,
                 "127.0.0.1",
             )
@@ -206,7 +224,9 @@ def profiles(params: PkiParams) -> dict[str, _Profile]:
             (),
             SERVER,
             api_sans,
-            ((params.external_dns_name, "externalDNSName"), (service_ip, "serviceCIDR")),
+            ((params.external_dns_name, "externalDNSName"), (service_ip, "serviceCIDR"),
+             *(((params.internal_api_name, "the internal API name"),)
+               if params.internal_api_name else ())),
         ),
         _Profile("apiserver-kubelet-client", "kube-apiserver-kubelet-client", masters, CLIENT, ()),
         _Profile("admin", "kubernetes-admin", masters, CLIENT, ()),
@@ -233,6 +253,10 @@ def profiles(params: PkiParams) -> dict[str, _Profile]:
         _Profile("worker", WORKER_CN, (WORKER_GROUP,), CLIENT, ()),
         _Profile("kube-controller-manager", "system:kube-controller-manager", (), CLIENT, ()),
         _Profile("kube-scheduler", "system:kube-scheduler", (), CLIENT, ()),
+        # kube-apiserver's identity towards aggregated API servers (--proxy-client-cert-file);
+        # its CN is the one --requestheader-allowed-names admits.
+        _Profile("front-proxy-client", FRONT_PROXY_CLIENT_CN, (), CLIENT, (),
+                 issuer=FRONT_PROXY_CA_CERT),
     ]
     return {p.name: p for p in items}
 
@@ -344,11 +368,12 @@ def _ski(key: PrivateKey) -> x509.SubjectKeyIdentifier:
     return x509.SubjectKeyIdentifier.from_public_key(key.public_key())
 
 
-def _new_ca(params: PkiParams, key: PrivateKey, now: datetime) -> x509.Certificate:
+def _new_ca(params: PkiParams, key: PrivateKey, now: datetime,
+            common_name: str | None = None) -> x509.Certificate:
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kopsgen"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{params.cluster_name}-ca"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{params.cluster_name}-ca"),
         ]
     )
     return (
@@ -463,7 +488,7 @@ def _reasons(
     if not _same_public_key(cert.public_key(), key.public_key()):
         reasons.append(f"does not match {profile.name}-key.pem")
     if not _signed_by(cert, ca):
-        reasons.append("not signed by the current CA (ca.pem)")
+        reasons.append(f"not signed by the current CA ({profile.issuer})")
     if cert.subject != profile.subject:
         reasons.append(
             f"subject changed ({cert.subject.rfc4514_string()} -> {profile.subject.rfc4514_string()})"
@@ -481,62 +506,85 @@ def _reasons(
     return reasons
 
 
+@dataclass(frozen=True)
+class _CaFiles:
+    """One CA of the PKI: its two files and the common name a new one gets."""
+
+    cert: str
+    key: str
+    common_name: str
+    purpose: str  # said when it is created
+
+
+def _ca_files(params: PkiParams) -> tuple[_CaFiles, _CaFiles]:
+    return (
+        _CaFiles(CA_CERT, CA_KEY, f"{params.cluster_name}-ca", "new CA"),
+        _CaFiles(FRONT_PROXY_CA_CERT, FRONT_PROXY_CA_KEY, f"{params.cluster_name}-front-proxy-ca",
+                 "new CA of the API aggregation layer"),
+    )
+
+
 def _load_ca(
-    params: PkiParams, existing: Mapping[str, bytes], now: datetime, notices: list[str]
+    params: PkiParams, existing: Mapping[str, bytes], now: datetime, notices: list[str],
+    which: _CaFiles | None = None,
 ) -> tuple[x509.Certificate, PrivateKey, bytes, bytes]:
-    """The CA pair: reused, or created when credentials/ holds no PKI at all."""
-    has_cert, has_key = CA_CERT in existing, CA_KEY in existing
+    """A CA pair: reused, or created when credentials/ holds neither of its files (for the
+    cluster CA: when it holds no PKI at all)."""
+    which = which or _ca_files(params)[0]
+    cert_name, key_name = which.cert, which.key
+    has_cert, has_key = cert_name in existing, key_name in existing
     move_away = "or move credentials/ away and render again to create a new CA on purpose"
     if not has_cert and not has_key:
         others = sorted(n for n in existing if n in ALL_FILES and n != GITIGNORE)
-        if others:
+        if others and cert_name == CA_CERT:
             raise WorkspaceError(
                 f"credentials/ holds {', '.join(others)} but no ca.pem or ca-key.pem: "
                 f"restore the CA from your backup, {move_away} (every node must then be "
                 "replaced)"
             )
         key = _new_key(params.key_algorithm)
-        ca = _new_ca(params, key, now)
+        ca = _new_ca(params, key, now, which.common_name)
         notices.append(
-            f"ca.pem created: new CA {ca.subject.rfc4514_string()} "
+            f"{cert_name} created: {which.purpose} {ca.subject.rfc4514_string()} "
             f"valid until {ca.not_valid_after_utc:%Y-%m-%d}"
         )
         return ca, key, _cert_pem(ca), _key_pem(key)
     if not has_key:
         raise WorkspaceError(
-            f"credentials/ca.pem exists but credentials/ca-key.pem is missing: restore the key "
-            f"from your backup, {move_away}"
+            f"credentials/{cert_name} exists but credentials/{key_name} is missing: restore "
+            f"the key from your backup, {move_away}"
         )
     if not has_cert:
         raise WorkspaceError(
-            f"credentials/ca-key.pem exists but credentials/ca.pem is missing: restore the "
-            f"certificate from your backup, {move_away}"
+            f"credentials/{key_name} exists but credentials/{cert_name} is missing: restore "
+            f"the certificate from your backup, {move_away}"
         )
-    ca = _load_cert(CA_CERT, existing[CA_CERT])
-    key = _load_key(CA_KEY, existing[CA_KEY])
+    ca = _load_cert(cert_name, existing[cert_name])
+    key = _load_key(key_name, existing[key_name])
     if not _same_public_key(ca.public_key(), key.public_key()):
         raise WorkspaceError(
-            "credentials/ca.pem and credentials/ca-key.pem do not belong together: restore "
-            f"the matching pair from your backup, {move_away}"
+            f"credentials/{cert_name} and credentials/{key_name} do not belong together: "
+            f"restore the matching pair from your backup, {move_away}"
         )
     try:
         is_ca = ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if not is_ca:
-        raise WorkspaceError(f"credentials/ca.pem is not a CA certificate: restore it, {move_away}")
+        raise WorkspaceError(
+            f"credentials/{cert_name} is not a CA certificate: restore it, {move_away}")
     left = ca.not_valid_after_utc - now
     if left <= timedelta(0):
         raise WorkspaceError(
-            f"credentials/ca.pem expired on {ca.not_valid_after_utc:%Y-%m-%d}: {move_away}, "
-            "then replace every node"
+            f"credentials/{cert_name} expired on {ca.not_valid_after_utc:%Y-%m-%d}: "
+            f"{move_away}, then replace every node"
         )
     if left < CA_WARN_BEFORE:
         notices.append(
-            f"ca.pem expires in {left.days} days ({ca.not_valid_after_utc:%Y-%m-%d}); "
+            f"{cert_name} expires in {left.days} days ({ca.not_valid_after_utc:%Y-%m-%d}); "
             "certificates cannot outlive it: plan a CA rotation"
         )
-    return ca, key, existing[CA_CERT], existing[CA_KEY]
+    return ca, key, existing[cert_name], existing[key_name]
 
 
 def _check_params(params: PkiParams) -> None:
@@ -570,10 +618,15 @@ def render_credentials(params: PkiParams, existing: Mapping[str, bytes], now: da
     now = _utc(now)
     notices: list[str] = []
     files: dict[str, bytes] = {}
-    ca, ca_key, files[CA_CERT], files[CA_KEY] = _load_ca(params, existing, now, notices)
+    cas: dict[str, tuple[x509.Certificate, PrivateKey]] = {}
+    for which in _ca_files(params):
+        ca, ca_key, files[which.cert], files[which.key] = _load_ca(
+            params, existing, now, notices, which)
+        cas[which.cert] = (ca, ca_key)
     other_algorithm: list[str] = []
 
     for name, profile in profiles(params).items():
+        ca, ca_key = cas[profile.issuer]
         cert_name, key_name = f"{name}.pem", f"{name}-key.pem"
         key_note = ""
         if key_name in existing:
@@ -605,8 +658,9 @@ def render_credentials(params: PkiParams, existing: Mapping[str, bytes], now: da
     files[SA_PUB], files[SA_KEY] = _service_account(params, existing, notices, other_algorithm)
     files[GITIGNORE] = GITIGNORE_TEXT
 
-    if key_algorithm_of(ca_key) != params.key_algorithm:
-        other_algorithm.insert(0, CA_KEY)
+    for which in reversed(_ca_files(params)):
+        if key_algorithm_of(cas[which.cert][1]) != params.key_algorithm:
+            other_algorithm.insert(0, which.key)
     if other_algorithm:
         notices.append(
             f"keyAlgorithm is {params.key_algorithm} but {', '.join(other_algorithm)} "

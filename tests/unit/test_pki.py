@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -30,6 +31,7 @@ PARAMS = PkiParams(
     external_dns_name="k8s.kubeops.net",
     service_cidr="10.3.0.0/24",
     etcd_names=("etcd0.k8s.internal", "etcd1.k8s.internal", "etcd2.k8s.internal"),
+    internal_api_name="api.k8s.internal",
 )
 RSA_PARAMS = dataclasses.replace(PARAMS, key_algorithm="rsa-2048")
 LEAVES = (
@@ -42,6 +44,7 @@ LEAVES = (
     "worker.pem",
     "kube-controller-manager.pem",
     "kube-scheduler.pem",
+    "front-proxy-client.pem",
 )
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 ETCD = list(PARAMS.etcd_names)
@@ -58,6 +61,7 @@ EXPECTED = {
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
             "k8s.kubeops.net",
+            "api.k8s.internal",
             "10.3.0.1",
             "127.0.0.1",
         ],
@@ -75,7 +79,11 @@ EXPECTED = {
     "worker.pem": ("system:bootstrap:kopsgen-worker", ["system:bootstrappers"], {CLIENT}, []),
     "kube-controller-manager.pem": ("system:kube-controller-manager", [], {CLIENT}, []),
     "kube-scheduler.pem": ("system:kube-scheduler", [], {CLIENT}, []),
+    "front-proxy-client.pem": ("front-proxy-client", [], {CLIENT}, []),
 }
+#: The CA that signs each leaf: the aggregation layer's client has a CA of its own.
+ISSUER = {name: "front-proxy-ca.pem" if name.startswith("front-proxy") else "ca.pem"
+          for name in LEAVES}
 
 
 @pytest.fixture(scope="module")
@@ -136,24 +144,37 @@ def test_subject_usages_and_sans(ecdsa, name):
     assert c.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     ku = c.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and not ku.key_cert_sign
-    assert c.issuer == cert(ecdsa.files, "ca.pem").subject
+    assert c.issuer == cert(ecdsa.files, ISSUER[name]).subject
     assert c.not_valid_after_utc == NOW + timedelta(days=PARAMS.cert_days)
 
 
-def test_ca_is_a_ca_valid_for_ca_days(ecdsa):
-    ca = cert(ecdsa.files, "ca.pem")
+@pytest.mark.parametrize("name", ["ca.pem", "front-proxy-ca.pem"])
+def test_ca_is_a_ca_valid_for_ca_days(ecdsa, name):
+    ca = cert(ecdsa.files, name)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     assert ca.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
     assert ca.not_valid_after_utc == NOW + timedelta(days=PARAMS.ca_days)
     ca.verify_directly_issued_by(ca)
 
 
+def test_front_proxy_ca_is_a_separate_ca(ecdsa):
+    """No certificate of the cluster CA may pose as the aggregation layer's proxy, and the
+    proxy's certificate is no cluster identity (kube-apiserver would not accept it)."""
+    ca, fp = cert(ecdsa.files, "ca.pem"), cert(ecdsa.files, "front-proxy-ca.pem")
+    assert ca.subject != fp.subject and ca.public_key() != fp.public_key()
+    with pytest.raises((ValueError, TypeError, InvalidSignature)):
+        cert(ecdsa.files, "front-proxy-client.pem").verify_directly_issued_by(ca)
+    for name in LEAVES:
+        if ISSUER[name] == "ca.pem":
+            with pytest.raises((ValueError, TypeError, InvalidSignature)):
+                cert(ecdsa.files, name).verify_directly_issued_by(fp)
+
+
 @pytest.mark.parametrize("result", ["ecdsa", "rsa_result"])
 def test_every_certificate_verifies_against_the_ca(request, result):
     files = request.getfixturevalue(result).files
-    ca = cert(files, "ca.pem")
     for name in LEAVES:
-        cert(files, name).verify_directly_issued_by(ca)  # raises when not
+        cert(files, name).verify_directly_issued_by(cert(files, ISSUER[name]))  # raises if not
         pub = (
             cert(files, name)
             .public_key()
@@ -176,7 +197,8 @@ def test_openssl_verifies_every_certificate_for_its_purpose(request, result, tmp
             if usage not in usages:
                 continue
             out = subprocess.run(
-                [openssl, "verify", *at, "-purpose", purpose, "-CAfile", d / "ca.pem", d / name],
+                [openssl, "verify", *at, "-purpose", purpose, "-CAfile", d / ISSUER[name],
+                 d / name],
                 capture_output=True,
                 text=True,
             )
@@ -238,6 +260,13 @@ def test_role_files():
     # The admin identity reaches controllers only (they apply the add-ons), never workers/etcd.
     assert "admin-key.pem" in ROLE_FILES["controller"]
     assert "admin-key.pem" not in ROLE_FILES["etcd"] + ROLE_FILES["worker"]
+    # The aggregation layer's proxy identity is the controllers' alone; its CA key stays with
+    # the operator (nothing on a node signs front-proxy certificates).
+    assert {"front-proxy-ca.pem", "front-proxy-client.pem", "front-proxy-client-key.pem"} <= set(
+        ROLE_FILES["controller"])
+    assert not {f for fs in ROLE_FILES.values() for f in fs if f.startswith("front-proxy")} - set(
+        ROLE_FILES["controller"])
+    assert "front-proxy-ca-key.pem" not in {f for fs in ROLE_FILES.values() for f in fs}
 
 
 # ----------------------------------------------------------------------------- reuse
@@ -299,7 +328,8 @@ def test_certificates_never_outlive_the_ca_and_do_not_churn():
     third = render_credentials(params, again.files, later + timedelta(days=1))
     assert third.files == again.files
     assert third.notices == [
-        "ca.pem expires in 19 days (2026-04-05); certificates cannot outlive it: plan a CA rotation"
+        f"{name} expires in 19 days (2026-04-05); certificates cannot outlive it: plan a CA "
+        "rotation" for name in ("ca.pem", "front-proxy-ca.pem")
     ]
 
 
@@ -354,7 +384,8 @@ def test_changed_key_algorithm_keeps_existing_keys_and_says_so(ecdsa):
     again = render_credentials(RSA_PARAMS, ecdsa.files, NOW)
     assert again.files == ecdsa.files
     assert len(again.notices) == 1
-    assert again.notices[0].startswith("keyAlgorithm is rsa-2048 but ca-key.pem, apiserver-key.pem")
+    assert again.notices[0].startswith(
+        "keyAlgorithm is rsa-2048 but ca-key.pem, front-proxy-ca-key.pem, apiserver-key.pem")
     existing = dict(ecdsa.files)
     del existing["apiserver.pem"], existing["apiserver-key.pem"]
     again = render_credentials(RSA_PARAMS, existing, NOW)
@@ -371,6 +402,10 @@ def test_changed_key_algorithm_keeps_existing_keys_and_says_so(ecdsa):
     [
         ("ca-key.pem", "credentials/ca.pem exists but credentials/ca-key.pem is missing"),
         ("ca.pem", "credentials/ca-key.pem exists but credentials/ca.pem is missing"),
+        ("front-proxy-ca-key.pem",
+         "credentials/front-proxy-ca.pem exists but credentials/front-proxy-ca-key.pem is missing"),
+        ("front-proxy-ca.pem",
+         "credentials/front-proxy-ca-key.pem exists but credentials/front-proxy-ca.pem is missing"),
     ],
 )
 def test_half_a_ca_is_an_error_never_a_new_ca(ecdsa, drop, message):
@@ -380,6 +415,24 @@ def test_half_a_ca_is_an_error_never_a_new_ca(ecdsa, drop, message):
     assert err.value.exit_code == ExitCode.WORKSPACE
     assert err.value.message.startswith(message)
     assert "move credentials/ away" in err.value.message
+
+
+def test_a_pki_from_before_the_aggregation_layer_gains_a_front_proxy_ca(ecdsa):
+    """A workspace rendered by an older kopsgen has no front-proxy files: the next render
+    adds the CA and the client certificate, says so, and changes nothing else."""
+    older = {n: d for n, d in ecdsa.files.items() if not n.startswith("front-proxy")}
+    again = render_credentials(PARAMS, older, NOW)
+    assert changed(older, again.files) == {
+        "front-proxy-ca.pem", "front-proxy-ca-key.pem",
+        "front-proxy-client.pem", "front-proxy-client-key.pem"}
+    assert again.notices[0].startswith(
+        "front-proxy-ca.pem created: new CA of the API aggregation layer "
+        "CN=kubeops-front-proxy-ca,O=kopsgen")
+    assert again.notices[1:] == ["front-proxy-client.pem issued: new"]
+    assert not again.new_pki
+    cert(again.files, "front-proxy-client.pem").verify_directly_issued_by(
+        cert(again.files, "front-proxy-ca.pem"))
+    assert render_credentials(PARAMS, again.files, NOW).notices == []
 
 
 def test_no_ca_but_other_credentials_is_an_error(ecdsa):
@@ -434,7 +487,7 @@ def test_bad_params_are_spec_errors(change, message):
 def test_describe_certificates(ecdsa):
     later = NOW + timedelta(days=65)
     infos = {i.file: i for i in describe_certificates(ecdsa.files, later)}
-    assert set(infos) == {"ca.pem", *LEAVES}
+    assert set(infos) == {"ca.pem", "front-proxy-ca.pem", *LEAVES}
     api = infos["apiserver.pem"]
     assert api.subject == "CN=kube-apiserver"
     assert api.issuer == "CN=kubeops-ca,O=kopsgen" == infos["ca.pem"].subject
