@@ -86,7 +86,8 @@ class _Root:
         b.attr("instance_profile_name", Raw(f'module.iam.instance_profile_names["{role}"]'))
         b.attr("assets_bucket", self.bucket)
         b.attr("assets_prefix", self.prefix)
-        b.attr("cloud_config_sha256", Raw(f'module.assets.cloud_config_sha256["{role}"]'))
+        b.attr("cloud_config_file",
+               Raw(f'"${{path.root}}/../{naming.cloud_config_path(role)}"'))
 
     def blocks(self) -> list[Block | Comment]:
         spec = self.spec
@@ -100,12 +101,6 @@ class _Root:
             b.attr("cluster_name", spec.cluster_name)
             b.attr("kms_key_arn", self.kms)
             out += [Comment("A bucket for the cluster's assets (cluster.yaml has no s3URI)."), b]
-        b = self.module("assets", "assets")
-        b.attr("bucket", self.bucket)
-        b.attr("assets_prefix", self.prefix)
-        b.attr("kms_key_arn", self.kms)
-        b.attr("userdata_dir", Raw('"${path.root}/../userdata"'))
-        out.append(b)
         if not spec.ami_id:
             b = self.module("flatcar_ami", "flatcar_ami")
             b.attr("release_channel", spec.release_channel)
@@ -182,6 +177,12 @@ class _Root:
             per_zone.setdefault(spec.subnet(name).availability_zone, name)
         b.attr("load_balancer_subnet_ids", _subnet_ids(tuple(per_zone.values())))
         b.attr("load_balancer_internal", c.private_load_balancer)
+        internal: dict[str, str] = {}
+        for name in c.subnets:
+            internal.setdefault(spec.subnet(name).availability_zone, name)
+        b.attr("internal_load_balancer_subnet_ids", _subnet_ids(tuple(internal.values())))
+        b.attr("internal_zone_id", Raw("module.etcd.internal_zone_id"))
+        b.attr("internal_api_name", naming.internal_api_name(spec))
         b.attr("api_access_allowed_source_cidrs", list(spec.api_access_cidrs))
         b.attr("api_client_security_groups", Obj((
             ("controller", Raw('module.network.security_group_ids["controller"]')),
@@ -252,7 +253,9 @@ def _versions(spec: Spec, s3: S3Location | None) -> str:
     return hcl.document([Comment(HEADER), Blank(), tf, provider])
 
 
-def _outputs(spec: Spec) -> str:
+def _outputs(spec: Spec, s3: S3Location | None) -> str:
+    prefix = naming.assets_prefix(spec, s3.prefix if s3 else None)
+
     def output(name: str, description: str, value: hcl.Value) -> Block:
         b = Block("output", (name,))
         b.attr("description", description)
@@ -284,7 +287,8 @@ def _outputs(spec: Spec) -> str:
         output("kms_key_arn", "ARN of the cluster's KMS key.",
                spec.kms_key_arn or Raw("module.cluster_key.key_arn")),
         output("assets_location", "Where the cluster's credentials and cloud-configs live.",
-               Raw("module.assets.location")),
+               f"s3://{s3.bucket}/{prefix}" if s3 else
+               Raw(f'"s3://${{module.assets_bucket.name}}/{prefix}"')),
     ]
     return hcl.document([Comment(HEADER), Blank(), *blocks])
 
@@ -295,7 +299,7 @@ def render_stack(spec: Spec, *, s3_uri: S3Location | None = None) -> dict[str, G
     files = {
         f"{TERRAFORM}/versions.tf": _versions(spec, s3),
         f"{TERRAFORM}/main.tf": hcl.document(_Root(spec, s3).blocks()),
-        f"{TERRAFORM}/outputs.tf": _outputs(spec),
+        f"{TERRAFORM}/outputs.tf": _outputs(spec, s3),
     }
     out = {path: GeneratedFile(text.encode()) for path, text in files.items()}
     for rel, content in _module_files():

@@ -108,6 +108,7 @@ module "bootstrap" {
   role                = "%(role)s"
   assets_bucket       = "example-assets"
   assets_prefix       = "clusters/k8s"
+  cloud_config_key    = "%(key)s"
   cloud_config_sha256 = "%(sha)s"
   node_pool           = "%(pool)s"
   node_labels         = { "kopsgen.io/pool" = "%(pool)s", "disk" = "ssd" }
@@ -122,6 +123,7 @@ output "user_data" {
 
 
 def render_bootstrap(tmp: Path, **values: str) -> str:
+    values.setdefault("key", "userdata/pools/pool-a/cloud-config-worker")
     terraform = helpers.require_tool("terraform")
     env = helpers.terraform_env(tmp)
     root = tmp / "bootstrap-root"
@@ -150,6 +152,7 @@ def test_bootstrap_user_data(tmp_path: Path):
     assert environment == {
         "KOPSGEN_ASSETS_BUCKET": '"example-assets"',
         "KOPSGEN_ASSETS_PREFIX": '"clusters/k8s"',
+        "KOPSGEN_CLOUD_CONFIG_KEY": '"userdata/pools/pool-a/cloud-config-worker"',
         "KOPSGEN_CLOUD_CONFIG_SHA256": f'"{sha}"',
         "KOPSGEN_ETCD_NAME": '""',
         "KOPSGEN_NODE_LABELS": '"disk=ssd,kopsgen.io/pool=pool-a"',
@@ -159,20 +162,22 @@ def test_bootstrap_user_data(tmp_path: Path):
         "KOPSGEN_ROLE": '"worker"',
     }
 
-    script = files["/opt/bin/kopsgen-s3-get"]
-    assert script["permissions"] == "0755"
-    assert script["content"] == (MODULES / "bootstrap" / "kopsgen-s3-get.sh").read_text()
-    extracted = tmp_path / "kopsgen-s3-get"
-    extracted.write_text(script["content"])
-    proc = subprocess.run(
-        [shellcheck, "--shell=sh", "--severity=style", str(extracted)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("kopsgen-s3-get", "kopsgen-cloud-config"):
+        script = files[f"/opt/bin/{name}"]
+        assert script["permissions"] == "0755"
+        assert script["content"] == (MODULES / "bootstrap" / f"{name}.sh").read_text()
+        extracted = tmp_path / name
+        extracted.write_text(script["content"])
+        proc = subprocess.run(
+            [shellcheck, "--shell=sh", "--severity=style", str(extracted)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
     (unit,) = doc["coreos"]["units"]
     assert unit["command"] == "start"
-    assert "ExecStart=/opt/bin/kopsgen-s3-get userdata/cloud-config-worker " in unit["content"]
-    assert "coreos-cloudinit --from-file=" in unit["content"]
+    assert ("ExecStart=/opt/bin/kopsgen-cloud-config /var/lib/kopsgen/cloud-config\n"
+            "ExecStart=/usr/bin/coreos-cloudinit --from-file=/var/lib/kopsgen/cloud-config\n"
+            ) in unit["content"]
