@@ -23,6 +23,12 @@ def etcd_members(spec: Spec) -> tuple[tuple[str, str], ...]:
     return tuple((f"etcd{i}", f"etcd{i}.{domain}") for i in range(spec.etcd.count))
 
 
+def internal_api_name(spec: Spec) -> str:
+    """The API's name inside the VPC (the internal load balancer, in the private zone):
+    kubelets, kube-proxy and the add-ons use it; people use externalDNSName."""
+    return f"api.{internal_domain(spec)}"
+
+
 def api_url(spec: Spec) -> str:
     return f"https://{spec.external_dns_name}"
 

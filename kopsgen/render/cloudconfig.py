@@ -20,7 +20,7 @@ from functools import cache
 
 import jinja2
 
-from kopsgen.render.pki import ROLE_FILES
+from kopsgen.render.pki import FRONT_PROXY_CLIENT_CN, ROLE_FILES
 
 ROLES = ("etcd", "controller", "worker")
 
@@ -72,6 +72,7 @@ class CloudConfigParams:
     kubernetes_version: str  # "v1.34.2" (normalised: no _coreos suffix)
     etcd_version: str  # "v3.5.21"
     etcd_members: tuple[tuple[str, str], ...]  # (name, fqdn), e.g. ("etcd0", "etcd0.k8s.internal")
+    internal_api_name: str  # in-cluster clients reach the API here, e.g. "api.k8s.internal"
     service_cidr: str  # "10.3.0.0/24"
     pod_cidr: str  # "10.2.0.0/16"
     dns_service_ip: str  # "10.3.0.10"
@@ -137,6 +138,8 @@ def _context(params: CloudConfigParams) -> dict[str, object]:
         "cni_plugins_version": CNI_PLUGINS_VERSION,
         "api_port": API_PORT,
         "credential_files": CREDENTIAL_FILES,
+        "front_proxy_client_cn": FRONT_PROXY_CLIENT_CN,
+        "internal_api_url": f"https://{params.internal_api_name}",
         "etcd_initial_cluster": ",".join(
             f"{name}=https://{fqdn}:2380" for name, fqdn in params.etcd_members
         ),
@@ -148,10 +151,12 @@ def _role_context(params: CloudConfigParams, role: str) -> dict[str, object]:
     controller = role == "controller"
     return {
         "role": role,
-        # A controller's kubelet talks to the API server next to it, not through the load
-        # balancer: a target of a load balancer that keeps client IPs cannot reach itself.
+        # A controller's kubelet talks to the API server next to it, which it starts itself;
+        # every other node goes through the internal load balancer, which every subnet
+        # layout reaches (an internet-facing one is out of reach from private subnets).
         "kubelet_server": (
-            f"https://127.0.0.1:{API_PORT}" if controller else f"https://{params.external_dns_name}"
+            f"https://127.0.0.1:{API_PORT}" if controller
+            else f"https://{params.internal_api_name}"
         ),
         "kubernetes_binaries": ("kubelet", "kubectl") if controller else ("kubelet",),
     }

@@ -22,3 +22,8 @@ output "autoscaling_group_name" {
   description = "Name of the controllers' auto scaling group."
   value       = aws_autoscaling_group.this.name
 }
+
+output "internal_load_balancer_dns_name" {
+  description = "DNS name of the internal API load balancer (in-cluster clients use internal_api_name, an alias of it)."
+  value       = aws_lb.internal.dns_name
+}

@@ -56,5 +56,5 @@ output "kms_key_arn" {
 
 output "assets_location" {
   description = "Where the cluster's credentials and cloud-configs live."
-  value       = module.assets.location
+  value       = "s3://${module.assets_bucket.name}/shared"
 }

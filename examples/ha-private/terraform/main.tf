@@ -8,15 +8,6 @@ module "cluster_key" {
   cluster_name = "prod"
 }
 
-module "assets" {
-  source = "./modules/assets"
-
-  bucket        = "example-kopsgen-state"
-  assets_prefix = "clusters/prod"
-  kms_key_arn   = module.cluster_key.key_arn
-  userdata_dir  = "${path.root}/../userdata"
-}
-
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
@@ -74,7 +65,7 @@ module "etcd" {
   instance_profile_name = module.iam.instance_profile_names["etcd"]
   assets_bucket         = "example-kopsgen-state"
   assets_prefix         = "clusters/prod"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["etcd"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
 module "masters" {
@@ -95,6 +86,13 @@ module "masters" {
     module.network.subnet_ids["public-c"],
   ]
   load_balancer_internal = false
+  internal_load_balancer_subnet_ids = [
+    module.network.subnet_ids["private-a"],
+    module.network.subnet_ids["private-b"],
+    module.network.subnet_ids["private-c"],
+  ]
+  internal_zone_id  = module.etcd.internal_zone_id
+  internal_api_name = "api.prod.internal"
   api_access_allowed_source_cidrs = [
     "203.0.113.0/24",
     "198.51.100.0/24",
@@ -114,7 +112,7 @@ module "masters" {
   instance_profile_name = module.iam.instance_profile_names["controller"]
   assets_bucket         = "example-kopsgen-state"
   assets_prefix         = "clusters/prod"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["controller"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
 module "pool_general" {
@@ -144,7 +142,7 @@ module "pool_general" {
   instance_profile_name  = module.iam.instance_profile_names["worker"]
   assets_bucket          = "example-kopsgen-state"
   assets_prefix          = "clusters/prod"
-  cloud_config_sha256    = module.assets.cloud_config_sha256["worker"]
+  cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
 module "dns" {

@@ -16,15 +16,6 @@ module "assets_bucket" {
   kms_key_arn  = module.cluster_key.key_arn
 }
 
-module "assets" {
-  source = "./modules/assets"
-
-  bucket        = module.assets_bucket.name
-  assets_prefix = "k8s"
-  kms_key_arn   = module.cluster_key.key_arn
-  userdata_dir  = "${path.root}/../userdata"
-}
-
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
@@ -76,7 +67,7 @@ module "etcd" {
   instance_profile_name = module.iam.instance_profile_names["etcd"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "k8s"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["etcd"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
 module "masters" {
@@ -94,7 +85,13 @@ module "masters" {
     module.network.subnet_ids["ManagedPublicSubnet1"],
     module.network.subnet_ids["ManagedPrivateSubnet1"],
   ]
-  load_balancer_internal          = false
+  load_balancer_internal = false
+  internal_load_balancer_subnet_ids = [
+    module.network.subnet_ids["ManagedPublicSubnet1"],
+    module.network.subnet_ids["ManagedPrivateSubnet1"],
+  ]
+  internal_zone_id                = module.etcd.internal_zone_id
+  internal_api_name               = "api.k8s.internal"
   api_access_allowed_source_cidrs = ["0.0.0.0/0"]
   api_client_security_groups = {
     controller = module.network.security_group_ids["controller"]
@@ -111,7 +108,7 @@ module "masters" {
   instance_profile_name = module.iam.instance_profile_names["controller"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "k8s"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["controller"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
 module "pool_nodepool1" {
@@ -140,7 +137,7 @@ module "pool_nodepool1" {
   instance_profile_name  = module.iam.instance_profile_names["worker"]
   assets_bucket          = module.assets_bucket.name
   assets_prefix          = "k8s"
-  cloud_config_sha256    = module.assets.cloud_config_sha256["worker"]
+  cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
 module "dns" {

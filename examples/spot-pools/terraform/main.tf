@@ -9,15 +9,6 @@ module "assets_bucket" {
   kms_key_arn  = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
-module "assets" {
-  source = "./modules/assets"
-
-  bucket        = module.assets_bucket.name
-  assets_prefix = "batch"
-  kms_key_arn   = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-  userdata_dir  = "${path.root}/../userdata"
-}
-
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
@@ -71,7 +62,7 @@ module "etcd" {
   instance_profile_name = module.iam.instance_profile_names["etcd"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["etcd"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
 module "masters" {
@@ -89,7 +80,13 @@ module "masters" {
     module.network.subnet_ids["public-a"],
     module.network.subnet_ids["public-b"],
   ]
-  load_balancer_internal          = false
+  load_balancer_internal = false
+  internal_load_balancer_subnet_ids = [
+    module.network.subnet_ids["private-a"],
+    module.network.subnet_ids["private-b"],
+  ]
+  internal_zone_id                = module.etcd.internal_zone_id
+  internal_api_name               = "api.batch.internal"
   api_access_allowed_source_cidrs = ["0.0.0.0/0"]
   api_client_security_groups = {
     controller = module.network.security_group_ids["controller"]
@@ -106,7 +103,7 @@ module "masters" {
   instance_profile_name = module.iam.instance_profile_names["controller"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["controller"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
 module "pool_system" {
@@ -137,7 +134,7 @@ module "pool_system" {
   instance_profile_name = module.iam.instance_profile_names["worker"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["worker"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }
 
 module "pool_batch-spot" {
@@ -171,7 +168,7 @@ module "pool_batch-spot" {
   instance_profile_name = module.iam.instance_profile_names["worker"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["worker"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }
 
 module "pool_web" {
@@ -200,7 +197,7 @@ module "pool_web" {
   instance_profile_name  = module.iam.instance_profile_names["worker"]
   assets_bucket          = module.assets_bucket.name
   assets_prefix          = "batch"
-  cloud_config_sha256    = module.assets.cloud_config_sha256["worker"]
+  cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
 module "pool_heavy" {
@@ -231,5 +228,5 @@ module "pool_heavy" {
   instance_profile_name = module.iam.instance_profile_names["worker"]
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
-  cloud_config_sha256   = module.assets.cloud_config_sha256["worker"]
+  cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }

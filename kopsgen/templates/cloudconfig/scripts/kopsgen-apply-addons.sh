@@ -1,9 +1,32 @@
 #!/bin/bash
-# Applies /etc/kubernetes/addons once the local API server is ready. Server-side apply
-# with one field manager is idempotent, so every controller may run it at every boot.
+# Applies the cluster add-ons in /etc/kubernetes/addons once the local API server answers.
+# It runs in the background (its unit is Type=simple: the boot never waits for it) and says
+# in the journal what it waits for. The bootstrap RBAC goes first, so the kubelets' TLS
+# bootstrap (their certificate requests) works as soon as the first API server is up; then
+# everything else. Server-side apply with one field manager is idempotent: every controller
+# runs this at every boot, and whichever gets there first does the work.
 set -euo pipefail
 
-kubectl=(/opt/bin/kubectl --kubeconfig=/etc/kubernetes/admin.kubeconfig)
-"${kubectl[@]}" get --raw=/readyz > /dev/null
-"${kubectl[@]}" apply --server-side --force-conflicts --field-manager=kopsgen \
-  --filename=/etc/kubernetes/addons/
+kubectl=(/opt/bin/kubectl --kubeconfig=/etc/kubernetes/admin.kubeconfig --request-timeout=30s)
+addons=/etc/kubernetes/addons
+
+err=$(mktemp)
+trap 'rm -f "${err}"' EXIT
+
+until "${kubectl[@]}" get --raw=/readyz > /dev/null 2> "${err}"; do
+  echo "kopsgen-apply-addons: waiting for the local API server: $(tail -n 1 "${err}")"
+  sleep 5
+done
+
+apply() {
+  until "${kubectl[@]}" apply --server-side --force-conflicts --field-manager=kopsgen \
+    --filename="$1" > /dev/null 2> "${err}"; do
+    echo "kopsgen-apply-addons: applying $1 failed, retrying in 10s: $(tail -n 1 "${err}")"
+    sleep 10
+  done
+}
+
+apply "${addons}/kopsgen-rbac.yaml"
+echo "kopsgen-apply-addons: bootstrap RBAC applied: kubelets may request their certificates"
+apply "${addons}/"
+echo "kopsgen-apply-addons: every add-on in ${addons} applied"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Starts the kubelet as this instance: named after its private DNS name with its EC2
 # provider ID (what the AWS cloud-controller-manager expects), with the node pool's labels
-# and taints from /etc/kopsgen/environment plus those of its role (KOPSGEN_EXTRA_*).
+# and taints from /etc/kopsgen/environment plus those of its role (KOPSGEN_EXTRA_*), and
+# node.kubernetes.io/kopsgen-pool=<pool> on a worker (how `kopsgen up` counts a pool's nodes).
 set -euo pipefail
 
 node_name=$(/opt/bin/kopsgen-imds local-hostname)
@@ -13,7 +14,9 @@ instance_id=$(/opt/bin/kopsgen-imds instance-id)
 # kubelet.kubernetes.io/ and node.kubernetes.io/ (NodeRestriction; e.g. node-role.* is
 # refused and would keep the kubelet from starting): such labels are left out, loudly.
 labels=""
-IFS=, read -r -a requested <<< "${KOPSGEN_NODE_LABELS:-},${KOPSGEN_EXTRA_LABELS:-}"
+pool_label=""
+[ -z "${KOPSGEN_NODE_POOL:-}" ] || pool_label=node.kubernetes.io/kopsgen-pool=${KOPSGEN_NODE_POOL}
+IFS=, read -r -a requested <<< "${KOPSGEN_NODE_LABELS:-},${KOPSGEN_EXTRA_LABELS:-},${pool_label}"
 for label in "${requested[@]}"; do
   [ -n "${label}" ] || continue
   key=${label%%=*}

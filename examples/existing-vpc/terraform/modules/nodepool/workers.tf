@@ -1,19 +1,33 @@
 data "aws_default_tags" "current" {}
 
+# The pool's own copy of the worker cloud-config: `kopsgen update --pool` (terraform
+# -target) changes this pool's nodes and nothing another pool's new nodes would boot from.
+resource "aws_s3_object" "cloud_config" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/${local.cloud_config_key}"
+  source                 = var.cloud_config_file
+  source_hash            = filemd5(var.cloud_config_file)
+  content_type           = "text/cloud-config"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
 module "bootstrap" {
   source = "../bootstrap"
 
   role                = "worker"
   assets_bucket       = var.assets_bucket
   assets_prefix       = var.assets_prefix
-  cloud_config_sha256 = var.cloud_config_sha256
+  cloud_config_key    = local.cloud_config_key
+  cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
   node_pool           = var.name
   node_labels         = var.node_labels
   node_taints         = var.node_taints
 }
 
 locals {
-  name = "${var.cluster_name}-${var.name}"
+  name             = "${var.cluster_name}-${var.name}"
+  cloud_config_key = "userdata/pools/${var.name}/cloud-config-worker"
 
   # Tags cluster-autoscaler's --node-group-auto-discovery looks for.
   autoscaler_tags = var.cluster_autoscaler ? {

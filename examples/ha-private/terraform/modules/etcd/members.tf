@@ -2,6 +2,31 @@ locals {
   members = {
     for i in range(var.etcd_count) : "etcd${i}" => var.subnets[i % length(var.subnets)]
   }
+  cloud_config_key = "userdata/etcd/cloud-config-etcd"
+}
+
+# The members' cloud-config, uploaded with them: a member applies exactly the version its
+# user data names (kept from its first boot), so a later upload changes nothing on a
+# running member -- it takes effect when the member is replaced.
+resource "aws_s3_object" "cloud_config" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/${local.cloud_config_key}"
+  source                 = var.cloud_config_file
+  source_hash            = filemd5(var.cloud_config_file)
+  content_type           = "text/cloud-config"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+# The member list kopsgen-etcd-reconcile keeps the etcd membership to: a member that is no
+# longer listed (etcdCount was lowered) is removed from the cluster by the others.
+resource "aws_s3_object" "members" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/userdata/etcd/members"
+  content                = join("", [for name in sort(keys(local.members)) : "${name}\n"])
+  content_type           = "text/plain"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
 }
 
 module "bootstrap" {
@@ -11,7 +36,8 @@ module "bootstrap" {
   role                = "etcd"
   assets_bucket       = var.assets_bucket
   assets_prefix       = var.assets_prefix
-  cloud_config_sha256 = var.cloud_config_sha256
+  cloud_config_key    = local.cloud_config_key
+  cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
   etcd_name           = each.key
 }
 
@@ -53,7 +79,8 @@ resource "aws_instance" "member" {
 
   lifecycle {
     # A new image or cloud-config must not restart every member at once and lose quorum:
-    # members are rolled one at a time with `terraform apply -replace` (README).
+    # members are rolled one at a time with `terraform apply -replace` (README). Until then
+    # each keeps running the cloud-config its user data names, reboots included.
     ignore_changes = [ami, user_data]
   }
 }

@@ -2,6 +2,9 @@ data "aws_partition" "current" {}
 
 locals {
   roles = toset(["etcd", "controller", "worker"])
+  # Where each role's cloud-configs live below the prefix (the etcd, masters and nodepool
+  # modules upload them): userdata/etcd/, userdata/controllers/, userdata/pools/<pool>/.
+  userdata = { etcd = "etcd", controller = "controllers", worker = "pools" }
 }
 
 resource "aws_iam_role" "this" {
@@ -30,6 +33,7 @@ resource "aws_iam_role_policy" "assets" {
     bucket      = var.assets_bucket
     prefix      = var.assets_prefix
     role        = each.key
+    userdata    = local.userdata[each.key]
     kms_key_arn = var.kms_key_arn
   })
 }

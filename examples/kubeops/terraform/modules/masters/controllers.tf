@@ -1,12 +1,29 @@
 data "aws_default_tags" "current" {}
 
+locals {
+  cloud_config_key = "userdata/controllers/cloud-config-controller"
+}
+
+# The controllers' cloud-config, uploaded with them; a new version changes the launch
+# template (its SHA-256 is in the user data), which rolls the controllers.
+resource "aws_s3_object" "cloud_config" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/${local.cloud_config_key}"
+  source                 = var.cloud_config_file
+  source_hash            = filemd5(var.cloud_config_file)
+  content_type           = "text/cloud-config"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
 module "bootstrap" {
   source = "../bootstrap"
 
   role                = "controller"
   assets_bucket       = var.assets_bucket
   assets_prefix       = var.assets_prefix
-  cloud_config_sha256 = var.cloud_config_sha256
+  cloud_config_key    = local.cloud_config_key
+  cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
 }
 
 resource "aws_launch_template" "this" {
@@ -60,7 +77,7 @@ resource "aws_autoscaling_group" "this" {
   min_size            = var.min_size
   max_size            = var.max_size
   vpc_zone_identifier = var.subnet_ids
-  target_group_arns   = [aws_lb_target_group.api.arn]
+  target_group_arns   = [aws_lb_target_group.api.arn, aws_lb_target_group.internal.arn]
 
   # EC2 health only: replacing controllers whenever the API flaps (e.g. while etcd
   # recovers) would turn a brief outage into a long one.

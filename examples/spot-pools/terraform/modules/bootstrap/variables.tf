@@ -23,9 +23,14 @@ variable "assets_prefix" {
   }
 }
 
+variable "cloud_config_key" {
+  type        = string
+  description = "S3 key of the node's cloud-config below assets_prefix (e.g. \"userdata/pools/nodepool1/cloud-config-worker\")."
+}
+
 variable "cloud_config_sha256" {
   type        = string
-  description = "Hex SHA-256 of the role's cloud-config; carried in the user data so a changed cloud-config changes the user data."
+  description = "Hex SHA-256 of the node's cloud-config: the node applies only that version, and a changed cloud-config changes the user data."
 
   validation {
     condition     = can(regex("^[0-9a-f]{64}$", var.cloud_config_sha256))

@@ -42,6 +42,21 @@ variable "load_balancer_subnet_ids" {
   description = "Subnets of the API load balancer: public subnets when internet-facing, else private ones; at most one per zone."
 }
 
+variable "internal_load_balancer_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the internal API load balancer that in-cluster clients use (the controllers' subnets, at most one per zone)."
+}
+
+variable "internal_zone_id" {
+  type        = string
+  description = "ID of the cluster's private hosted zone, which gets internal_api_name."
+}
+
+variable "internal_api_name" {
+  type        = string
+  description = "Private DNS name of the API for in-cluster clients (e.g. \"api.k8s.internal\"); a SAN of apiserver.pem."
+}
+
 variable "load_balancer_internal" {
   type        = bool
   description = "Whether the API load balancer is internal (reachable only inside the VPC) rather than internet-facing."
@@ -138,7 +153,7 @@ variable "assets_prefix" {
   description = "Key prefix of this cluster's assets, \"<s3URI prefix>/<cluster name>\" (e.g. \"k8s\")."
 }
 
-variable "cloud_config_sha256" {
+variable "cloud_config_file" {
   type        = string
-  description = "Hex SHA-256 of cloud-config-controller (from the assets module)."
+  description = "Path of the rendered cloud-config-controller (in a kopsgen workspace \"$${path.root}/../userdata/cloud-config-controller\"); uploaded to S3 by this module, and its SHA-256 goes into the user data."
 }

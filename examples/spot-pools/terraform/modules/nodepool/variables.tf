@@ -129,9 +129,9 @@ variable "assets_prefix" {
   description = "Key prefix of this cluster's assets, \"<s3URI prefix>/<cluster name>\" (e.g. \"k8s\")."
 }
 
-variable "cloud_config_sha256" {
+variable "cloud_config_file" {
   type        = string
-  description = "Hex SHA-256 of cloud-config-worker (from the assets module)."
+  description = "Path of the rendered cloud-config-worker (in a kopsgen workspace \"$${path.root}/../userdata/cloud-config-worker\"); uploaded to S3 by this module, and its SHA-256 goes into the user data."
 }
 
 variable "desired_capacity" {
