@@ -20,6 +20,7 @@ from functools import cache
 
 import jinja2
 
+from kopsgen.pins import CNI_PLUGINS_VERSION, PINS
 from kopsgen.render.pki import FRONT_PROXY_CLIENT_CN, ROLE_FILES
 
 ROLES = ("etcd", "controller", "worker")
@@ -29,31 +30,21 @@ API_PORT = 443
 
 #: Kubernetes minors the cloud-configs are written and tested for (oldest first), with the
 #: AWS cloud-controller-manager release of the same minor (its releases follow Kubernetes').
-CLOUD_CONTROLLER_MANAGER_VERSIONS: dict[str, str] = {
-    "1.33": "v1.33.4",
-    "1.34": "v1.34.3",
-    "1.35": "v1.35.2",
-    "1.36": "v1.36.1",
+CLOUD_CONTROLLER_MANAGER_IMAGES: dict[str, str] = {
+    minor: PINS[f"cloud-controller-manager-{minor}"].ref for minor in ("1.33", "1.34", "1.35", "1.36")
 }
-SUPPORTED_MINORS: tuple[str, ...] = tuple(CLOUD_CONTROLLER_MANAGER_VERSIONS)
+SUPPORTED_MINORS: tuple[str, ...] = tuple(CLOUD_CONTROLLER_MANAGER_IMAGES)
 
-#: Images and downloads that do not follow the Kubernetes version: each works with every
-#: supported minor.
+#: Images that do not follow the Kubernetes version: each works with every supported minor
+#: (kopsgen/pins.py says where each was checked, and pins it by digest where published).
 IMAGES: dict[str, str] = {
-    "pause": "registry.k8s.io/pause:3.10.1",
-    "coredns": "registry.k8s.io/coredns/coredns:v1.12.1",
-    "flannel": "ghcr.io/flannel-io/flannel:v0.26.7",
-    "flannel_cni_plugin": "ghcr.io/flannel-io/flannel-cni-plugin:v1.6.2-flannel1",
-    "ebs_csi_driver": "public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.47.0",
-    "csi_provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v5.2.0",
-    "csi_attacher": "registry.k8s.io/sig-storage/csi-attacher:v4.8.0",
-    "csi_resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.12.0",
-    "csi_node_driver_registrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0",
-    "csi_livenessprobe": "registry.k8s.io/sig-storage/livenessprobe:v2.15.0",
+    key: PINS[name].ref for key, name in (
+        ("pause", "pause"), ("coredns", "coredns"), ("flannel", "flannel"),
+        ("flannel_cni_plugin", "flannel-cni-plugin"), ("ebs_csi_driver", "ebs-csi-driver"),
+        ("csi_provisioner", "csi-provisioner"), ("csi_attacher", "csi-attacher"),
+        ("csi_resizer", "csi-resizer"), ("csi_node_driver_registrar", "csi-node-driver-registrar"),
+        ("csi_livenessprobe", "csi-livenessprobe"))
 }
-#: containernetworking/plugins release installed in /opt/cni/bin (bridge, host-local, ...),
-#: which flannel's CNI plugin delegates to.
-CNI_PLUGINS_VERSION = "v1.6.2"
 
 #: The credentials each role fetches into /etc/kubernetes/pki (S3 key
 #: ``credentials/<role>/<file>``): the PKI's per-role lists, defined once there.
@@ -123,7 +114,7 @@ def _environment() -> jinja2.Environment:
 
 def _context(params: CloudConfigParams) -> dict[str, object]:
     minor = kubernetes_minor(params.kubernetes_version)
-    if minor not in CLOUD_CONTROLLER_MANAGER_VERSIONS:
+    if minor not in CLOUD_CONTROLLER_MANAGER_IMAGES:
         raise ValueError(
             f"Kubernetes {params.kubernetes_version} is not supported; "
             f"supported minors: {', '.join(SUPPORTED_MINORS)}"
@@ -133,7 +124,7 @@ def _context(params: CloudConfigParams) -> dict[str, object]:
     return {
         **{f: getattr(params, f) for f in params.__dataclass_fields__},
         "kubernetes_minor": minor,
-        "cloud_controller_manager_version": CLOUD_CONTROLLER_MANAGER_VERSIONS[minor],
+        "cloud_controller_manager_image": CLOUD_CONTROLLER_MANAGER_IMAGES[minor],
         "images": IMAGES,
         "cni_plugins_version": CNI_PLUGINS_VERSION,
         "api_port": API_PORT,

@@ -10,12 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from kopsgen.pins import DEFAULT_KUBERNETES_VERSION, ETCD_VERSION  # noqa: F401 - re-exported
+
 #: Kubernetes minor versions kopsgen renders and tests (the oldest is the first).
 SUPPORTED_MINORS: tuple[tuple[int, int], ...] = ((1, 33), (1, 34), (1, 35), (1, 36))
-#: The version ``kopsgen init`` writes and an absent ``kubernetesVersion`` means.
-DEFAULT_KUBERNETES_VERSION = "v1.34.2"
-#: etcd release run on the etcd members.
-ETCD_VERSION = "v3.5.21"
+# DEFAULT_KUBERNETES_VERSION: what ``kopsgen init`` writes and an absent
+# ``kubernetesVersion`` means; ETCD_VERSION: the etcd release the members run. Both live in
+# the table of pins (kopsgen/pins.py) with where they were checked.
 
 
 class _Frozen(BaseModel):

@@ -21,7 +21,7 @@ from kubernetes_validate.utils import all_versions
 
 from kopsgen.render import pki
 from kopsgen.render.cloudconfig import (
-    CLOUD_CONTROLLER_MANAGER_VERSIONS,
+    CLOUD_CONTROLLER_MANAGER_IMAGES,
     CREDENTIAL_FILES,
     IMAGES,
     ROLES,
@@ -260,9 +260,9 @@ def test_images_follow_the_kubernetes_version(minor: str) -> None:
     }
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
         assert f"registry.k8s.io/{component}:{version}" in images
-    ccm = CLOUD_CONTROLLER_MANAGER_VERSIONS[minor]
-    assert ccm.startswith(f"v{minor}.")
-    assert f"registry.k8s.io/provider-aws/cloud-controller-manager:{ccm}" in images
+    ccm = CLOUD_CONTROLLER_MANAGER_IMAGES[minor]
+    assert ccm.startswith(f"registry.k8s.io/provider-aws/cloud-controller-manager:v{minor}.")
+    assert ccm in images
     assert {IMAGES[k] for k in IMAGES if k != "pause"} <= images
     assert all(":" in i and not i.endswith(":latest") for i in images)
 
