@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from kopsgen import __version__, console
-from kopsgen.errors import ExitCode, KopsgenError, SpecError
+from kopsgen.errors import ExitCode, SpecError
 
 app = typer.Typer(
     name="kopsgen",
@@ -310,6 +310,10 @@ def plan(
     try:
         targets = _pool_targets(session, pool)
         session.preflight(expected_account=expected_account)
+        from kopsgen.lifecycle import kept_etcd_data_notes
+
+        for note in kept_etcd_data_notes(session):
+            _say(f"note: {note}")
         path, summary, doc = session.plan(targets=targets)
     finally:
         session.close()
@@ -342,14 +346,30 @@ def _pool_targets(session, pool: str | None) -> tuple[str, ...]:
 
 
 def _apply_flow(session, *, yes: bool, targets: tuple[str, ...], verb: str) -> dict:
-    from kopsgen.lifecycle import describe_summary, push_credentials, replacement_notes
+    from kopsgen.lifecycle import (
+        delete_leaving_volumes,
+        describe_summary,
+        etcd_members_leaving,
+        push_credentials,
+        release_leaving_members,
+        replacement_notes,
+    )
 
+    leaving = [] if targets else etcd_members_leaving(session)
+    release_leaving_members(session, leaving)
+    existing = session.outputs() if session.tf.state_list() else {}
+    if existing.get("assets_location"):
+        # Nodes the apply replaces fetch their credentials at boot: have the new ones there.
+        uploaded = push_credentials(session, outputs=existing)
+        if uploaded:
+            _say(f"credentials: {len(uploaded)} file(s) uploaded before the apply")
     path, summary, doc = session.plan(targets=targets)
     for line in describe_summary(summary) + [f"- {n}" for n in replacement_notes(doc)]:
         typer.echo(line)
     if summary.has_changes:
         _confirm(f"{verb} cluster {session.spec.cluster_name}?", yes=yes)
         session.apply(path, summary)
+        delete_leaving_volumes(session, leaving)
     else:
         typer.echo("No changes: the infrastructure matches the workspace.")
     outputs = session.outputs()
@@ -368,23 +388,27 @@ def up(
     verbose: VerboseOpt = False,
     profile: ProfileOpt = None,
     yes: YesOpt = False,
-    wait: Annotated[bool, typer.Option(help="Wait until the API answers /healthz.")] = True,
-    timeout: Annotated[int, typer.Option(help="Seconds to wait for the API.")] = 1200,
+    wait: Annotated[bool, typer.Option(help=(
+        "Wait until the cluster is ready: the API answers, every controller and each pool's "
+        "nodes are Ready, the add-ons are available."))] = True,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the cluster.")] = 1200,
     expected_account: AccountOpt = None,
 ) -> None:
     """Create the cluster: pre-flight, plan, confirm, apply, upload credentials, wait."""
     from kopsgen import naming
-    from kopsgen.lifecycle import wait_for_api
+    from kopsgen.lifecycle import adopt_kept_etcd_data, expected_nodes, wait_until_ready
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                        verbose=verbose, profile=profile, with_credentials=True)
     try:
         session.preflight(expected_account=expected_account)
+        for line in adopt_kept_etcd_data(session):
+            _say(line)
         outputs = _apply_flow(session, yes=yes, targets=(), verb="Create")
         if wait and sandbox:
             _say("wait: skipped in the sandbox (the emulator boots no real nodes)")
         elif wait:
-            wait_for_api(session, timeout)
+            wait_until_ready(session, timeout, expected_nodes(session, outputs))
     finally:
         session.close(stop_sandbox=False)
     spec = session.spec
@@ -453,9 +477,18 @@ def status(
     typer.echo(f"cluster         {facts['cluster']}")
     typer.echo(f"API             {facts['api_endpoint']}  {health} ({api['detail']})")
     typer.echo(f"load balancer   {facts['load_balancer']}")
-    typer.echo(f"{'GROUP':<16}{'DESIRED':>8}{'IN SERVICE':>12}  NAME")
+    ready = (facts.get("readiness") or {}).get("nodes", {})
+    typer.echo(f"{'GROUP':<16}{'DESIRED':>8}{'IN SERVICE':>12}{'READY':>7}  NAME")
     for label, g in facts["groups"].items():
-        typer.echo(f"{label:<16}{str(g['desired']):>8}{str(g['in_service']):>12}  {g['name']}")
+        nodes = ready.get(label)
+        typer.echo(f"{label:<16}{str(g['desired']):>8}{str(g['in_service']):>12}"
+                   f"{(str(nodes['ready']) if nodes else '-'):>7}  {g['name']}")
+    readiness = facts.get("readiness")
+    if readiness is not None:
+        for name, state in readiness["addons"].items():
+            typer.echo(f"add-on          {name}  {state}")
+        typer.echo("ready           yes" if readiness["ready"] else
+                   "ready           no: " + "; ".join(readiness["problems"]))
 
 
 @app.command()
@@ -469,68 +502,17 @@ def destroy(
     delete_etcd_data: Annotated[bool, typer.Option(
         "--delete-etcd-data", help="Also delete the etcd data volumes (kept by default).")] = False,
 ) -> None:
-    """Destroy the cluster; keeps the etcd data volumes unless --delete-etcd-data."""
-    from collections import Counter
-
-    from kopsgen.aws import tagged_resources
-    from kopsgen.lifecycle import etcd_data_volumes_in_aws, etcd_volumes
+    """Destroy the cluster; keeps the etcd data volumes (and their key) unless --delete-etcd-data."""
+    from kopsgen.lifecycle import destroy_cluster
 
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
                        verbose=verbose, profile=profile)
     stop = False  # the sandbox's emulator stops only once the cluster is really gone
     try:
-        addresses = session.tf.state_list()
-        if not addresses:
-            typer.echo(f"cluster {session.spec.cluster_name}: nothing in the state to destroy")
-        else:
-            volumes = etcd_volumes(session)
-            by_module = Counter(a.split(".aws_")[0] if a.startswith("module.") else "(root)"
-                                for a in addresses if not a.split(".")[-2].startswith("data")
-                                and ".data." not in a)
-            typer.echo(f"This destroys cluster {session.spec.cluster_name} "
-                       f"({len(addresses)} resources in the state):")
-            for module, n in sorted(by_module.items()):
-                typer.echo(f"  {module:<28} {n}")
-            if delete_etcd_data:
-                typer.echo(f"The {len(volumes)} etcd data volume(s) are DELETED too: the "
-                           "cluster's data is gone for good.")
-            else:
-                typer.echo(f"The {len(volumes)} etcd data volume(s) are kept (--delete-etcd-data "
-                           "deletes them): " + ", ".join(v for _, v in volumes))
-            _confirm(f"Type the cluster name ({session.spec.cluster_name}) to destroy it",
-                     yes=yes, expected=session.spec.cluster_name)
-            # prevent_destroy guards the volumes against terraform: they leave the state
-            # first, then stay in AWS (kept) or are deleted below.
-            session.tf.state_rm([a for a, _ in volumes])
-            progress_total = len(addresses) - len(volumes)
-            from kopsgen.lifecycle import Progress
-
-            session.tf.out = Progress(_say, "destroy", total=progress_total)
-            session.tf.destroy()
-            session.tf.out = None
-        data_volumes = etcd_data_volumes_in_aws(session)
-        if delete_etcd_data and data_volumes and not addresses:
-            # Volumes kept by an earlier destroy: deleting them is as final as a destroy.
-            typer.echo(f"The {len(data_volumes)} kept etcd data volume(s) of cluster "
-                       f"{session.spec.cluster_name} will be DELETED: {', '.join(data_volumes)}")
-            _confirm(f"Type the cluster name ({session.spec.cluster_name}) to delete them",
-                     yes=yes, expected=session.spec.cluster_name)
-        if delete_etcd_data and data_volumes:
-            ec2 = session.clients().client("ec2")
-            for vid in data_volumes:
-                ec2.delete_volume(VolumeId=vid)
-            _say(f"deleted {len(data_volumes)} etcd data volume(s): {', '.join(data_volumes)}")
-        kept = set() if delete_etcd_data else set(data_volumes)
-        left = [arn for arn in tagged_resources(session.clients(), session.spec.cluster_name)
-                if not any(arn.endswith(v) for v in kept)]
-        if left:
-            for arn in left:
-                _say(f"still tagged with the cluster: {arn}")
-            raise KopsgenError(f"{len(left)} resource(s) tagged kubernetes.io/cluster/"
-                               f"{session.spec.cluster_name} remain; delete them or run "
-                               "`kopsgen destroy` again", exit_code=ExitCode.LEFTOVERS)
-        typer.echo(f"cluster {session.spec.cluster_name} destroyed; nothing tagged with it "
-                   "remains" + (f" except the {len(kept)} kept etcd data volume(s)" if kept else ""))
+        destroy_cluster(
+            session, delete_etcd_data=delete_etcd_data, echo=typer.echo,
+            confirm=lambda question: _confirm(question, yes=yes,
+                                              expected=session.spec.cluster_name))
         stop = sandbox
     finally:
         session.close(stop_sandbox=stop)

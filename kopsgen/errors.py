@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     AWS_CHECK_FAILED = 5  # pre-flight checks against AWS failed
     WORKSPACE = 6  # the cluster directory cannot be read or written (exists, locked, ...)
     LEFTOVERS = 7  # destroy finished but resources tagged with the cluster remain
+    NOT_READY = 8  # up: the cluster was created but did not become ready within --timeout
     INTERNAL = 70  # a bug in kopsgen (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C
 

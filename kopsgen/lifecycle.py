@@ -214,6 +214,12 @@ def replacement_notes(plan_json: dict) -> list[str]:
         elif rc.get("type") == "aws_autoscaling_group" and "delete" in actions:
             notes.append(f"{rc['address']} will be {'replaced' if 'create' in actions else 'removed'}"
                          " with all its instances")
+        elif rc.get("address") == "module.etcd.aws_s3_object.cloud_config" and \
+                "update" in actions:
+            notes.append("the etcd cloud-config changes: running members keep the one they were "
+                         "created with until each is replaced (terraform apply -replace="
+                         "'module.etcd.aws_instance.member[\"etcd0\"]', one at a time; "
+                         "docs/etcd.md)")
     return notes or ["no instance will be replaced"]
 
 
@@ -261,9 +267,8 @@ def push_credentials(session: Session, *, outputs: dict | None = None) -> list[s
 # --------------------------------------------------------------------------------- API
 
 
-def api_healthy(spec: Spec, cluster_dir: Path, *, url: str | None = None,
-                timeout: float = 5) -> tuple[bool, str]:
-    """GET /healthz over TLS, trusting only the cluster CA, as the admin."""
+def _ssl_context(cluster_dir: Path) -> ssl.SSLContext:
+    """TLS as the admin, trusting only the cluster CA."""
     files = core.read_credentials(cluster_dir)
     ctx = ssl.create_default_context(cadata=files["ca.pem"].decode())
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,9 +277,16 @@ def api_healthy(spec: Spec, cluster_dir: Path, *, url: str | None = None,
         key.touch(mode=0o600)
         key.write_bytes(files["admin-key.pem"])
         ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def api_healthy(spec: Spec, cluster_dir: Path, *, url: str | None = None,
+                timeout: float = 5) -> tuple[bool, str]:
+    """GET /healthz over TLS, trusting only the cluster CA, as the admin."""
     target = url or f"{naming.api_url(spec)}/healthz"
     try:
-        with urllib.request.urlopen(target, context=ctx, timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(target, context=_ssl_context(cluster_dir),  # noqa: S310
+                                    timeout=timeout) as resp:
             body = resp.read(100).decode(errors="replace").strip()
             return resp.status == 200 and body == "ok", body or str(resp.status)
     except urllib.error.HTTPError as exc:
@@ -308,6 +320,156 @@ def wait_for_api(session: Session, timeout: float, *, url: str | None = None,
         time.sleep(min(interval, max(0.0, timeout - elapsed) + 0.01))
 
 
+# ---------------------------------------------------------------------------- readiness
+
+#: The label each node's kubelet registers with (kopsgen-kubelet): role, and a worker's pool.
+ROLE_LABEL = "node.kubernetes.io/kopsgen-role"
+POOL_LABEL = "node.kubernetes.io/kopsgen-pool"
+
+
+@dataclass
+class Readiness:
+    """What `kopsgen up` waits for and `kopsgen status` shows, as `kops validate cluster`
+    checks it: the API answers through the load balancer; every controller and the
+    expected number of each pool's nodes are registered and Ready; the kube-system add-ons
+    are available. ``problems`` is empty when the cluster is ready."""
+
+    api: str
+    nodes: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> want/registered/ready
+    addons: dict[str, str] = field(default_factory=dict)  # kube-system/<name> -> "2/2" or why
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
+def expected_addons(cluster_dir: Path) -> list[tuple[str, str]]:
+    """(kind, name) of the kube-system Deployments and DaemonSets the controllers apply,
+    read from the rendered controller cloud-config."""
+    import yaml
+
+    config = yaml.safe_load((cluster_dir / naming.cloud_config_path("controller")).read_bytes())
+    out = []
+    for f in config.get("write_files", []):
+        if f["path"].startswith("/etc/kubernetes/addons/"):
+            for doc in yaml.safe_load_all(f["content"]):
+                if doc and doc.get("kind") in ("Deployment", "DaemonSet") and \
+                        doc["metadata"].get("namespace") == "kube-system":
+                    out.append((doc["kind"], doc["metadata"]["name"]))
+    return sorted(out)
+
+
+def cluster_readiness(spec: Spec, cluster_dir: Path, expected: dict[str, int], *,
+                      url: str | None = None, timeout: float = 10) -> Readiness:
+    """One look at the cluster through its API endpoint (``url``: another base URL)."""
+    base = (url or naming.api_url(spec)).rstrip("/")
+    ctx = _ssl_context(cluster_dir)
+
+    def get(path: str):
+        import json as json_
+
+        with urllib.request.urlopen(f"{base}{path}", context=ctx,  # noqa: S310
+                                    timeout=timeout) as resp:
+            data = resp.read()
+            return data.decode(errors="replace").strip() if path == "/readyz" else \
+                json_.loads(data)
+
+    try:
+        answer = get("/readyz")
+    except urllib.error.HTTPError as exc:
+        answer = f"HTTP {exc.code} {exc.reason}"
+    except (urllib.error.URLError, OSError, ssl.SSLError, ValueError) as exc:
+        answer = str(getattr(exc, "reason", exc))
+    result = Readiness(api=answer)
+    if answer != "ok":
+        result.problems.append(f"the API does not answer {base}/readyz: {answer}")
+        return result
+    try:
+        nodes = get("/api/v1/nodes")["items"]
+        workloads = {kind: {o["metadata"]["name"]: o for o in get(
+            f"/apis/apps/v1/namespaces/kube-system/{kind.lower()}s")["items"]}
+            for kind in ("Deployment", "DaemonSet")}
+    except (urllib.error.URLError, OSError, ssl.SSLError, ValueError, KeyError) as exc:
+        result.problems.append(f"the API answers, but not with the cluster's state: {exc}")
+        return result
+    for group, want in expected.items():
+        def member(n: dict, group=group) -> bool:
+            labels = n["metadata"].get("labels", {})
+            if group == "controller":
+                return labels.get(ROLE_LABEL) == "controller"
+            return labels.get(POOL_LABEL) == group
+        mine = [n for n in nodes if member(n)]
+        ready = [n for n in mine if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                        for c in n.get("status", {}).get("conditions", []))]
+        result.nodes[group] = {"want": want, "registered": len(mine), "ready": len(ready)}
+        what = "controllers" if group == "controller" else f"nodes of pool {group}"
+        if len(ready) < want:
+            not_ready = sorted(n["metadata"]["name"] for n in mine if n not in ready)
+            result.problems.append(
+                f"{what}: {len(ready)} of {want} Ready ({len(mine)} registered"
+                + (f"; not Ready: {', '.join(not_ready)}" if not_ready else "") + ")")
+    for kind, name in expected_addons(cluster_dir):
+        obj = workloads[kind].get(name)
+        if obj is None:
+            state, ok = "not applied", False
+        elif kind == "Deployment":
+            want = obj.get("spec", {}).get("replicas", 1)
+            have = obj.get("status", {}).get("availableReplicas", 0)
+            state, ok = f"{have}/{want} available", have >= want
+        else:
+            want = obj.get("status", {}).get("desiredNumberScheduled", 0)
+            have = obj.get("status", {}).get("numberReady", 0)
+            state, ok = f"{have}/{want} ready", want > 0 and have >= want
+        result.addons[f"kube-system/{name}"] = state
+        if not ok:
+            result.problems.append(f"{kind} kube-system/{name}: {state}")
+    return result
+
+
+def expected_nodes(session: Session, outputs: dict) -> dict[str, int]:
+    """How many Ready nodes each group should have: its Auto Scaling group's desired
+    capacity now (cluster-autoscaler may have moved it), else what cluster.yaml says."""
+    want = {"controller": session.spec.controller.scaling.desired}
+    want.update({p.name: p.scaling.desired for p in session.spec.node_pools})
+    asgs = outputs.get("autoscaling_group_names") or {}
+    if asgs:
+        client = session.clients().client("autoscaling")
+        found = client.describe_auto_scaling_groups(
+            AutoScalingGroupNames=sorted(asgs.values()))["AutoScalingGroups"]
+        by_name = {g["AutoScalingGroupName"]: g["DesiredCapacity"] for g in found}
+        want.update({label: by_name[name] for label, name in asgs.items() if name in by_name})
+    return want
+
+
+def wait_until_ready(session: Session, timeout: float, expected: dict[str, int], *,
+                     url: str | None = None, interval: float = 10) -> Readiness:
+    """Look every ``interval`` seconds until :func:`cluster_readiness` finds nothing missing,
+    saying what is missing when it changes (and once a minute); after ``timeout`` seconds
+    raise NOT_READY with everything still missing."""
+    started = time.monotonic()
+    last: list[str] = []
+    said_at = -60.0
+    while True:
+        state = cluster_readiness(session.spec, session.cluster_dir, expected, url=url)
+        elapsed = time.monotonic() - started
+        stamp = f"[wait {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}]"
+        if state.ready:
+            total = sum(n["ready"] for n in state.nodes.values())
+            session.say(f"{stamp} the cluster is ready: the API answers, {total} nodes are "
+                        f"Ready, {len(state.addons)} add-ons are available")
+            return state
+        if state.problems != last or elapsed - said_at >= 60:
+            session.say(f"{stamp} waiting for: {'; '.join(state.problems)}")
+            last, said_at = state.problems, elapsed
+        if elapsed > timeout:
+            raise KopsgenError(
+                f"the cluster did not become ready within {int(timeout)} s; missing: "
+                f"{'; '.join(state.problems)} -- it is created: `kopsgen status` shows it "
+                "again", exit_code=ExitCode.NOT_READY)
+        time.sleep(min(interval, max(0.0, timeout - elapsed) + 0.01))
+
+
 # ------------------------------------------------------------------------------- status
 
 
@@ -328,17 +490,21 @@ def live_status(session: Session, outputs: dict) -> dict:
                 "in_service": sum(i["LifecycleState"] == "InService" for i in g["Instances"])
                 if g else None,
             }
+    readiness = None
     if session.sandbox is not None:
         api = {"healthy": None, "detail": "not checked in the sandbox (no real nodes boot)"}
     elif not {"ca.pem", "admin.pem", "admin-key.pem"} <= set(
             core.read_credentials(session.cluster_dir)):
         api = {"healthy": None, "detail": "not checked: no credentials/ in this directory"}
     else:
-        ok, detail = api_healthy(session.spec, session.cluster_dir)
-        api = {"healthy": ok, "detail": detail}
+        want = {label: g["desired"] for label, g in groups.items() if g["desired"] is not None}
+        state = cluster_readiness(session.spec, session.cluster_dir, want)
+        api = {"healthy": state.api == "ok", "detail": state.api}
+        readiness = {"ready": state.ready, "nodes": state.nodes, "addons": state.addons,
+                     "problems": state.problems}
     return {"cluster": session.spec.cluster_name, "api_endpoint": outputs.get("api_endpoint"),
             "load_balancer": outputs.get("load_balancer_dns_name"), "api": api,
-            "groups": groups, "outputs": outputs}
+            "readiness": readiness, "groups": groups, "outputs": outputs}
 
 
 # ------------------------------------------------------------------------------ destroy
@@ -363,15 +529,217 @@ def etcd_volumes(session: Session) -> list[tuple[str, str]]:
 def etcd_data_volumes_in_aws(session: Session) -> list[str]:
     """IDs of the cluster's etcd data volumes that exist in AWS (kept by an earlier destroy
     or still attached), found by their tags."""
+    return [vid for vid, _ in kept_data_volumes(session, attached=True)]
+
+
+def kept_data_volumes(session: Session, *, attached: bool = False) -> list[tuple[str, str]]:
+    """(volume id, member name) of the cluster's etcd data volumes in AWS, by their Name
+    tag ``<cluster>-etcd<i>-data``; only detached ones unless ``attached``."""
     import re
 
     ec2 = session.clients().client("ec2")
     # Matched here rather than with a wildcard filter, which not every endpoint honours.
-    wanted = re.compile(rf"^{re.escape(session.spec.cluster_name)}-etcd\d+-data$")
+    wanted = re.compile(rf"^{re.escape(session.spec.cluster_name)}-(etcd\d+)-data$")
     found = ec2.describe_volumes(Filters=[
         {"Name": f"tag:{naming.cluster_tag(session.spec)}", "Values": ["owned"]}])["Volumes"]
-    return sorted(v["VolumeId"] for v in found if v.get("State") != "deleted" and any(
-        t["Key"] == "Name" and wanted.match(t["Value"]) for t in v.get("Tags", [])))
+    out = []
+    for v in found:
+        if v.get("State") == "deleted" or (not attached and v.get("State") != "available"):
+            continue
+        names = [t["Value"] for t in v.get("Tags", []) if t["Key"] == "Name"]
+        m = wanted.match(names[0]) if names else None
+        if m:
+            out.append((v["VolumeId"], m.group(1)))
+    return sorted(out)
+
+
+#: State addresses of the cluster's own KMS key (module cluster_key; none with kmsKeyArn).
+KEY_ADDRESSES = ("module.cluster_key.aws_kms_key.this", "module.cluster_key.aws_kms_alias.this")
+
+
+def kept_cluster_key(session: Session) -> tuple[str, str] | None:
+    """(key id, alias) of the cluster's own KMS key while it is usable: kept by a destroy
+    that kept the etcd data it encrypts. None with kmsKeyArn (the user's key is theirs)."""
+    if session.spec.kms_key_arn:
+        return None
+    kms = session.clients().client("kms")
+    alias = naming.cluster_key_alias(session.spec)
+    for page in kms.get_paginator("list_aliases").paginate():
+        for a in page["Aliases"]:
+            if a["AliasName"] == alias and a.get("TargetKeyId"):
+                state = kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]["KeyState"]
+                if state in ("Enabled", "Disabled"):
+                    return a["TargetKeyId"], alias
+    return None
+
+
+def adopt_kept_etcd_data(session: Session) -> list[str]:
+    """Before `up` plans: bring the etcd data volumes and the KMS key that an earlier
+    `kopsgen destroy` kept back under this cluster's Terraform (terraform import), so the
+    new members attach the old data instead of starting an empty cluster. Returns what was
+    adopted or left alone, in words."""
+    addresses = set(session.tf.state_list())
+    said = []
+    key = None if KEY_ADDRESSES[0] in addresses else kept_cluster_key(session)
+    volumes = kept_data_volumes(session)
+    members = {name for name, _ in naming.etcd_members(session.spec)}
+    adopt = [(vid, m) for vid, m in volumes
+             if m in members and f'module.etcd.aws_ebs_volume.data["{m}"]' not in addresses]
+    if key is not None and (adopt or not volumes):
+        key_id, alias = key
+        session.tf.import_resource(KEY_ADDRESSES[0], key_id)
+        session.tf.import_resource(KEY_ADDRESSES[1], alias)
+        said.append(f"adopted the cluster's kept KMS key {alias} ({key_id})")
+    for vid, member in adopt:
+        session.tf.import_resource(f'module.etcd.aws_ebs_volume.data["{member}"]', vid)
+        said.append(f"adopted the kept etcd data volume of {member} ({vid})")
+    said += [f"left alone the kept data volume {vid} of {m}: etcdCount no longer has {m}"
+             for vid, m in volumes if m not in members]
+    return said
+
+
+def kept_etcd_data_notes(session: Session) -> list[str]:
+    """What `plan` says about etcd data an earlier destroy kept (and `up` would adopt)."""
+    if session.tf.state_list():
+        return []
+    volumes = kept_data_volumes(session)
+    key = kept_cluster_key(session)
+    if not volumes and not key:
+        return []
+    what = ", ".join([f"{m} ({vid})" for vid, m in volumes] + ([key[1]] if key else []))
+    return [f"the etcd data of an earlier cluster {session.spec.cluster_name} was kept: {what}; "
+            "`kopsgen up` adopts it (this plan shows what a cluster without it would create)"]
+
+
+def etcd_members_leaving(session: Session) -> list[tuple[str, str]]:
+    """(state address, volume id) of the data volumes of etcd members that cluster.yaml no
+    longer has (etcdCount was lowered). Refuses a step that would lose the quorum: the
+    members that stay must be a majority of the members there are now."""
+    import re
+
+    members = {name for name, _ in naming.etcd_members(session.spec)}
+    volumes = etcd_volumes(session)
+    now = [re.search(r'\["(etcd\d+)"\]', a).group(1) for a, _ in volumes]
+    leaving = [(a, v) for (a, v), m in zip(volumes, now, strict=True) if m not in members]
+    # A member's instance may go before the others have removed it: those that stay must
+    # be a quorum of the membership as it is now.
+    most = (len(now) - 1) // 2
+    if leaving and len(leaving) > most:
+        how = (f"lower it by at most {most} at a time (first to {len(now) - most})" if most
+               else f"a cluster of {len(now)} members cannot lose one and keep its quorum")
+        raise UsageError(
+            f"etcdCount {len(members)} would remove {len(leaving)} of the {len(now)} etcd "
+            f"members at once, more than the cluster can lose and keep its quorum: {how} "
+            "(docs/etcd.md)")
+    return leaving
+
+
+def release_leaving_members(session: Session, leaving: list[tuple[str, str]]) -> None:
+    """Take the data volumes of leaving members out of the state before the plan (they are
+    protected from terraform by prevent_destroy)."""
+    if leaving:
+        session.tf.state_rm([a for a, _ in leaving])
+        for address, vid in leaving:
+            member = address.split("[", 1)[1].strip('[]"')
+            session.say(f"etcd: {member} leaves the cluster; its data volume {vid} is deleted "
+                        "once its instance is gone")
+
+
+def delete_leaving_volumes(session: Session, leaving: list[tuple[str, str]]) -> None:
+    """After the apply: the leaving members' volumes, whose data the others hold (and which
+    must never rejoin: their member ids were removed from the cluster)."""
+    if not leaving:
+        return
+    ec2 = session.clients().client("ec2")
+    for _, vid in leaving:
+        ec2.delete_volume(VolumeId=vid)
+    session.say(f"deleted the data volume(s) of the members that left: "
+                f"{', '.join(v for _, v in leaving)}")
+
+
+def schedule_key_deletion(session: Session, key: tuple[str, str]) -> None:
+    kms = session.clients().client("kms")
+    key_id, alias = key
+    kms.delete_alias(AliasName=alias)
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+
+
+def destroy_cluster(session: Session, *, delete_etcd_data: bool,
+                    confirm: Callable[[str], None], echo: Say) -> int:
+    """Destroy the cluster. Its etcd data volumes are kept unless ``delete_etcd_data``, and
+    with them the cluster's own KMS key and alias, without which they could never be read
+    again; a later `kopsgen up` adopts both (:func:`adopt_kept_etcd_data`). ``confirm`` asks
+    (or raises); returns how many etcd data volumes (and keys) are kept. Raises
+    :class:`KopsgenError` (LEFTOVERS) when something tagged with the cluster remains."""
+    from collections import Counter
+
+    from kopsgen.aws import tagged_resources
+
+    spec = session.spec
+    addresses = session.tf.state_list()
+    key_in_state = [a for a in KEY_ADDRESSES if a in addresses]
+    if not addresses:
+        echo(f"cluster {spec.cluster_name}: nothing in the state to destroy")
+    else:
+        volumes = etcd_volumes(session)
+        by_module = Counter(a.split(".aws_")[0] if a.startswith("module.") else "(root)"
+                            for a in addresses if not a.split(".")[-2].startswith("data")
+                            and ".data." not in a)
+        echo(f"This destroys cluster {spec.cluster_name} ({len(addresses)} resources in the "
+             "state):")
+        for module, n in sorted(by_module.items()):
+            echo(f"  {module:<28} {n}")
+        if delete_etcd_data:
+            echo(f"The {len(volumes)} etcd data volume(s) are DELETED too: the cluster's data is "
+                 "gone for good" + (", and its KMS key is scheduled for deletion."
+                                    if key_in_state else "."))
+        else:
+            echo(f"The {len(volumes)} etcd data volume(s) are kept (--delete-etcd-data deletes "
+                 "them): " + ", ".join(v for _, v in volumes))
+            if key_in_state:
+                echo(f"The cluster's KMS key {naming.cluster_key_alias(spec)} is kept with them: "
+                     "it encrypts them. `kopsgen up` of this cluster adopts both.")
+        confirm(f"Type the cluster name ({spec.cluster_name}) to destroy it")
+        # prevent_destroy guards the volumes against terraform: they leave the state first,
+        # then stay in AWS (kept) or are deleted below; a kept key leaves with them.
+        keep = [a for a, _ in volumes] + ([] if delete_etcd_data else key_in_state)
+        session.tf.state_rm(keep)
+        session.tf.out = Progress(session.say, "destroy", total=len(addresses) - len(keep))
+        try:
+            session.tf.destroy()
+        finally:
+            session.tf.out = None
+    data_volumes = etcd_data_volumes_in_aws(session)
+    key = kept_cluster_key(session)
+    if delete_etcd_data and (data_volumes or key) and not addresses:
+        # Kept by an earlier destroy: deleting them is as final as a destroy.
+        what = ", ".join(data_volumes + ([key[1]] if key else []))
+        echo(f"The kept etcd data of cluster {spec.cluster_name} will be DELETED: {what}")
+        confirm(f"Type the cluster name ({spec.cluster_name}) to delete it")
+    if delete_etcd_data:
+        ec2 = session.clients().client("ec2")
+        for vid in data_volumes:
+            ec2.delete_volume(VolumeId=vid)
+        if data_volumes:
+            session.say(f"deleted {len(data_volumes)} etcd data volume(s): "
+                        f"{', '.join(data_volumes)}")
+        if key:
+            schedule_key_deletion(session, key)
+            session.say(f"scheduled the deletion of the KMS key {key[1]} ({key[0]}) in 7 days")
+    kept = set() if delete_etcd_data else set(data_volumes) | ({key[0]} if key else set())
+    left = [arn for arn in tagged_resources(session.clients(), spec.cluster_name)
+            if not any(arn.endswith(v) for v in kept)]
+    if left:
+        for arn in left:
+            session.say(f"still tagged with the cluster: {arn}")
+        raise KopsgenError(f"{len(left)} resource(s) tagged kubernetes.io/cluster/"
+                           f"{spec.cluster_name} remain; delete them or run `kopsgen "
+                           "destroy` again", exit_code=ExitCode.LEFTOVERS)
+    volumes_kept = len(kept) - (1 if key and not delete_etcd_data else 0)
+    echo(f"cluster {spec.cluster_name} destroyed; nothing tagged with it remains"
+         + (f" except the {volumes_kept} kept etcd data volume(s)"
+            + (" and their KMS key" if key else "") if kept else ""))
+    return len(kept)
 
 
 def install_kubeconfig(cluster_dir: Path, spec: Spec, target: Path | None = None) -> tuple[Path, Path | None]:

@@ -29,6 +29,11 @@ def internal_api_name(spec: Spec) -> str:
     return f"api.{internal_domain(spec)}"
 
 
+def cluster_key_alias(spec: Spec) -> str:
+    """Alias of the KMS key the cluster_key module creates (cluster.yaml without kmsKeyArn)."""
+    return f"alias/kopsgen/{spec.cluster_name}"
+
+
 def api_url(spec: Spec) -> str:
     return f"https://{spec.external_dns_name}"
 

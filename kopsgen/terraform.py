@@ -522,6 +522,10 @@ class Terraform:
         if addresses:
             self._run("state rm", ["state", "rm", "-no-color", *addresses])
 
+    def import_resource(self, address: str, ident: str) -> None:
+        """Bring an existing object under ``address`` (terraform import)."""
+        self._run("import", ["import", "-input=false", "-no-color", address, ident], capture=True)
+
     # -- running --
 
     def _json(self, name: str, args: list[str]) -> dict:

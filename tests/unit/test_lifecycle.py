@@ -50,6 +50,11 @@ def test_replacement_notes_name_the_instances():
     assert any("pool_old" in n and "removed with all its instances" in n for n in notes)
     assert replacement_notes({"resource_changes": [plan["resource_changes"][-1]]}) == [
         "no instance will be replaced"]
+    # A new etcd cloud-config replaces nobody, and the plan says what that means.
+    (note,) = replacement_notes({"resource_changes": [change(
+        "module.etcd.aws_s3_object.cloud_config", "aws_s3_object", ["update"], "module.etcd")]})
+    assert note.startswith("the etcd cloud-config changes: running members keep the one they "
+                           "were created with until each is replaced")
 
 
 def test_s3_uri_option_is_checked_like_the_spec():
