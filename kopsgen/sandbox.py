@@ -119,6 +119,45 @@ def drop_blocks(text: str, name: str) -> str:
     return "".join(out)
 
 
+#: What moto does not give back as it was written, so that every later plan would try to
+#: change it (and moto then refuses the change): resource type -> attributes the scratch
+#: copy's modules ignore. The workspace's modules are never touched.
+EMULATOR_DRIFT: dict[str, tuple[str, ...]] = {
+    # moto drops the description of a rule that references a security group; updating it
+    # sends ModifySecurityGroupRules, which moto rejects for all-protocol rules.
+    "aws_vpc_security_group_ingress_rule": ("description",),
+    "aws_vpc_security_group_egress_rule": ("description",),
+    # moto adds an entry of its own to a launch template's tag_specifications.
+    "aws_launch_template": ("tag_specifications",),
+    # moto answers a private hosted zone as public, without its VPC.
+    "aws_route53_zone": ("vpc",),
+}
+
+
+def ignore_drift(text: str, drift: dict[str, tuple[str, ...]] = EMULATOR_DRIFT) -> str:
+    """``text`` with ``lifecycle { ignore_changes = [...] }`` added to every resource whose
+    type is in ``drift`` and that has no lifecycle block of its own."""
+    out, i = [], 0
+    pattern = re.compile(r'^resource "([a-z0-9_]+)" "[^"]+" \{$', re.M)
+    while (m := pattern.search(text, i)) is not None:
+        depth, j = 0, m.end() - 1
+        while j < len(text):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                break
+            j += 1
+        body = text[m.start():j]
+        out.append(text[i:m.start()])
+        attrs = drift.get(m.group(1))
+        if attrs and "lifecycle {" not in body:
+            body += ("\n  # sandbox: the emulator does not return these as written\n"
+                     f"  lifecycle {{\n    ignore_changes = [{', '.join(attrs)}]\n  }}\n")
+        out.append(body)
+        i = j
+    out.append(text[i:])
+    return "".join(out)
+
+
 class Sandbox:
     """One cluster directory's sandbox: its emulator process and its scratch workspace."""
 
@@ -205,7 +244,7 @@ class Sandbox:
             shutil.copytree(child, target) if child.is_dir() else shutil.copy2(child, target)
         for tf_file in (scratch / "modules").rglob("*.tf"):
             text = tf_file.read_text()
-            patched = drop_blocks(text, "instance_refresh")
+            patched = ignore_drift(drop_blocks(text, "instance_refresh"))
             if patched != text:
                 tf_file.write_text(patched)
         if (scratch / "modules" / "assets_bucket").is_dir():

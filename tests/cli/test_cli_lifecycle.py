@@ -50,7 +50,7 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert r.code == ExitCode.OK, r.err
     assert "pre-flight checks passed" in r.err
     assert "/" in r.err and "done:" in r.err  # progress: resources done of total
-    assert "credentials: 26 file(s) uploaded" in r.err
+    assert "credentials: 29 file(s) uploaded" in r.err
     assert "skipped in the sandbox" in r.err
     assert "Cluster name:   k8s" in r.out and "Load balancer:  k8s-api" in r.out
     assert "API endpoint:   https://k8s.kubeops.net" in r.out
@@ -72,36 +72,98 @@ def test_sandbox_lifecycle(cli, tmp_path):
     text = cli("status", "--sandbox")
     assert "nodepool1" in text.out and "IN SERVICE" in text.out
 
-    # update one pool: new labels reach its nodes through the launch template
+    # update one pool: new labels reach its nodes through the launch template, and a new
+    # Kubernetes release changes the pool's own cloud-config -- not the controllers'.
+    def objects() -> dict[str, str]:
+        return {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket,
+                                                                 Prefix="k8s/userdata/")["Contents"]}
+
+    before = objects()
+    assert set(before) == {"k8s/userdata/etcd/cloud-config-etcd", "k8s/userdata/etcd/members",
+                           "k8s/userdata/controllers/cloud-config-controller",
+                           "k8s/userdata/pools/nodepool1/cloud-config-worker"}
     spec = (tmp_path / "cluster.yaml").read_text()
     (tmp_path / "cluster.yaml").write_text(spec.replace(
-        "    count: 4\n", "    count: 4\n    nodeLabels:\n      example.com/team: web\n"))
+        "    count: 4\n", "    count: 4\n    nodeLabels:\n      example.com/team: web\n").replace(
+        "kubernetesVersion: v1.34.2", "kubernetesVersion: v1.34.3"))
     r = cli("update", "--sandbox", "--yes", "--pool", "nodepool1")
     assert r.code == ExitCode.OK, r.err
     assert "module.pool_nodepool1" in r.out
     assert "nodes of pool nodepool1 will be replaced" in r.out
     assert "module.masters" not in r.out and "module.etcd " not in r.out
     assert "credentials: unchanged in S3" in r.err  # fingerprints unchanged: nothing uploaded
+    after = objects()
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"k8s/userdata/pools/nodepool1/cloud-config-worker"}
     assert cli("update", "--sandbox", "--yes", "--pool", "nope").code == ExitCode.USAGE
 
-    # something created outside Terraform but tagged with the cluster is reported
+    # etcdCount: 3 -> 1 at once would lose the quorum: refused before anything is planned.
+    spec = (tmp_path / "cluster.yaml").read_text()
+    (tmp_path / "cluster.yaml").write_text(spec.replace("etcdCount: 3", "etcdCount: 1"))
+    r = cli("update", "--sandbox", "--yes")
+    assert r.code == ExitCode.USAGE
+    assert "lower it by at most 1 at a time (first to 2)" in r.err
+
+    # 3 -> 5 -> 3: members are added, then two leave; the leaving volumes are deleted.
     ec2 = sandbox_client(tmp_path, "ec2")
+
+    def etcd_data() -> dict[str, str]:
+        return {t["Value"]: v["State"] for v in ec2.describe_volumes()["Volumes"]
+                for t in v.get("Tags", []) if t["Key"] == "Name" and t["Value"].endswith("-data")}
+
+    def members_list() -> str:
+        return s3.get_object(Bucket=bucket, Key="k8s/userdata/etcd/members")["Body"].read().decode()
+
+    (tmp_path / "cluster.yaml").write_text(spec.replace("etcdCount: 3", "etcdCount: 5"))
+    r = cli("update", "--sandbox", "--yes")
+    assert r.code == ExitCode.OK, r.err
+    assert members_list() == "".join(f"etcd{i}\n" for i in range(5))
+    assert etcd_data() == {f"k8s-etcd{i}-data": "in-use" for i in range(5)}
+    (tmp_path / "cluster.yaml").write_text(spec)
+    r = cli("update", "--sandbox", "--yes")
+    assert r.code == ExitCode.OK, r.err
+    assert "etcd: etcd3 leaves the cluster" in r.err and "etcd: etcd4 leaves" in r.err
+    assert "deleted the data volume(s) of the members that left" in r.err
+    assert members_list() == "etcd0\netcd1\netcd2\n"
+    assert etcd_data() == {f"k8s-etcd{i}-data": "in-use" for i in range(3)}
+
+    # something created outside Terraform but tagged with the cluster is reported
     stray = ec2.create_volume(AvailabilityZone="us-east-1c", Size=1, TagSpecifications=[{
         "ResourceType": "volume", "Tags": [{"Key": "kubernetes.io/cluster/k8s", "Value": "owned"}]}])
     r = cli("destroy", "--sandbox")  # no terminal, no --yes: refuses
     assert r.code == ExitCode.USAGE and "pass --yes" in r.err
+    kept_volumes = sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]
+                          if any(t["Value"].endswith("-data") for t in v.get("Tags", [])
+                                 if t["Key"] == "Name"))
     r = cli("destroy", "--sandbox", "--yes")
     assert r.code == ExitCode.LEFTOVERS, r.err
     assert stray["VolumeId"] in r.err
     assert "etcd data volume(s) are kept" in r.out
-    # the emulator stays up so the leftovers can be looked at; clean up and destroy again
+    # The key that encrypts the kept volumes is kept with them: usable, alias and all.
+    assert "KMS key alias/kopsgen/k8s is kept with them" in r.out
+    kms = sandbox_client(tmp_path, "kms")
+    (alias,) = [a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == "alias/kopsgen/k8s"]
+    assert kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     ec2.delete_volume(VolumeId=stray["VolumeId"])
-    kept = [v for v in ec2.describe_volumes()["Volumes"]
-            if any(t["Value"].endswith("-data") for t in v.get("Tags", []) if t["Key"] == "Name")]
-    assert len(kept) == 3
+
+    # up again: the kept data and its key come back under Terraform; no new volume or key.
+    r = cli("up", "--sandbox", "--yes")
+    assert r.code == ExitCode.OK, r.err
+    assert f"adopted the cluster's kept KMS key alias/kopsgen/k8s ({alias['TargetKeyId']})" in r.err
+    for vid in kept_volumes:
+        assert vid in r.err and "adopted the kept etcd data volume" in r.err
+    attached = sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]
+                      if v["Attachments"] and any(t["Value"].endswith("-data")
+                                                  for t in v.get("Tags", []) if t["Key"] == "Name"))
+    assert attached == kept_volumes
+    assert [a["TargetKeyId"] for a in kms.list_aliases()["Aliases"]
+            if a["AliasName"] == "alias/kopsgen/k8s"] == [alias["TargetKeyId"]]
+
     r = cli("destroy", "--sandbox", "--yes", "--delete-etcd-data")
     assert r.code == ExitCode.OK, r.err
     assert "deleted 3 etcd data volume(s)" in r.err
-    assert "nothing tagged with it remains" in r.out
+    assert "nothing tagged with it remains" in r.out  # the key counts once pending deletion
+    assert "are DELETED too: the cluster's data is gone for good, and its KMS key is " \
+        "scheduled for deletion." in r.out
     assert "emulator stopped" in r.err
     assert not (tmp_path / ".kopsgen" / "sandbox" / "server.json").exists()

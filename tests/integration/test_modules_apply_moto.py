@@ -211,6 +211,33 @@ def test_seed_root_applies_replans_clean_and_destroys(tmp_path: Path, moto_endpo
         "k8s-nodepool1": 4,
     }
 
+    # In-cluster clients' endpoint (what tests/unit/test_api_reachability.py reads off the
+    # HCL), as the emulator holds it: an internal load balancer in the controllers' subnets
+    # that admits the node groups, named api.k8s.internal in the private zone.
+    elbv2 = boto(moto_endpoint, "elbv2")
+    lbs = {lb["LoadBalancerName"]: lb for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
+    internal, public = lbs["k8s-api-int"], lbs["k8s-api"]
+    # (moto leaves Scheme out for the default, internet-facing)
+    assert (internal.get("Scheme"), public.get("Scheme", "internet-facing")) == (
+        "internal", "internet-facing"), (internal, public)
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    assert internal["SecurityGroups"] == [groups["k8s-api-int"]["GroupId"]]
+    admitted = {p["GroupId"] for rule in groups["k8s-api-int"]["IpPermissions"]
+                if rule.get("FromPort") == 443 for p in rule.get("UserIdGroupPairs", [])}
+    assert admitted == {groups["k8s-controller"]["GroupId"], groups["k8s-worker"]["GroupId"]}
+    for tg in elbv2.describe_target_groups()["TargetGroups"]:
+        assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"]) == ("HTTPS", "/readyz")
+        attrs = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
+            TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
+        if tg["TargetGroupName"] == "k8s-api-int":
+            assert attrs.get("preserve_client_ip.enabled") == "false"
+    zones = boto(moto_endpoint, "route53").list_hosted_zones()["HostedZones"]
+    (private,) = [z for z in zones if z["Name"] == "k8s.internal."]
+    records = boto(moto_endpoint, "route53").list_resource_record_sets(
+        HostedZoneId=private["Id"])["ResourceRecordSets"]
+    (api,) = [r for r in records if r["Name"] == "api.k8s.internal."]
+    assert api["AliasTarget"]["DNSName"].rstrip(".").lower() == internal["DNSName"].lower()
+
     state = run([terraform, "show", "-json"], workdir, env).stdout
     assert "PRIVATE KEY" not in state
     assert "aws_secret_access_key" not in state and "SecretAccessKey" not in state
