@@ -68,6 +68,11 @@ class CloudConfigParams:
     pod_cidr: str  # "10.2.0.0/16"
     dns_service_ip: str  # "10.3.0.10"
     cluster_domain: str = "cluster.local"
+    # assets: a mirror of the release downloads ("https://mirror/files": each upstream URL
+    # https://<host>/<path> is <file_repository>/<host>/<path>) and of the images
+    # ("mirror.example.com/k8s": <container_registry>/<image path without its registry>).
+    file_repository: str | None = None
+    container_registry: str | None = None
 
 
 def kubernetes_minor(version: str) -> str:
@@ -112,6 +117,18 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+#: Hosts nodes download releases from (kopsgen-install-*); mirrored as <repo>/<host>/...
+DOWNLOAD_HOSTS = ("dl.k8s.io", "github.com")
+
+
+def mirrored_image(ref: str, registry: str | None) -> str:
+    """``ref`` as pulled from ``registry`` (assets.containerRegistry): the upstream
+    registry host replaced, the repository path, tag and digest kept."""
+    if registry is None:
+        return ref
+    return f"{registry}/{ref.split('/', 1)[1]}"
+
+
 def _context(params: CloudConfigParams) -> dict[str, object]:
     minor = kubernetes_minor(params.kubernetes_version)
     if minor not in CLOUD_CONTROLLER_MANAGER_IMAGES:
@@ -124,8 +141,12 @@ def _context(params: CloudConfigParams) -> dict[str, object]:
     return {
         **{f: getattr(params, f) for f in params.__dataclass_fields__},
         "kubernetes_minor": minor,
-        "cloud_controller_manager_image": CLOUD_CONTROLLER_MANAGER_IMAGES[minor],
-        "images": IMAGES,
+        "cloud_controller_manager_image": mirrored_image(
+            CLOUD_CONTROLLER_MANAGER_IMAGES[minor], params.container_registry),
+        "images": {k: mirrored_image(v, params.container_registry) for k, v in IMAGES.items()},
+        "kubernetes_registry": params.container_registry or "registry.k8s.io",
+        "downloads": {h: f"{params.file_repository}/{h}" if params.file_repository
+                      else f"https://{h}" for h in DOWNLOAD_HOSTS},
         "cni_plugins_version": CNI_PLUGINS_VERSION,
         "api_port": API_PORT,
         "credential_files": CREDENTIAL_FILES,

@@ -70,6 +70,8 @@ def cloudconfig_params(spec: Spec) -> CloudConfigParams:
         service_cidr=spec.service_cidr,
         pod_cidr=spec.pod_cidr,
         dns_service_ip=spec.dns_service_ip,
+        file_repository=spec.assets.file_repository,
+        container_registry=spec.assets.container_registry,
     )
 
 

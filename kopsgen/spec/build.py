@@ -26,6 +26,7 @@ from kopsgen.spec.model import (
     DEFAULT_KUBERNETES_VERSION,
     ETCD_VERSION,
     SUPPORTED_MINORS,
+    Assets,
     ClusterAutoscaler,
     Controller,
     Etcd,
@@ -591,6 +592,7 @@ class _Builder:
         kms = self.kms(region)
         hosted_zone = self.route53()
         s3 = self.s3()
+        assets = self.assets()
         tags = self.stack_tags(name)
         ca_days, cert_days = self.tls_days()
         ssh_cidrs = self.cidrs(("sshAccessAllowedSourceCIDRs",), r.sshAccessAllowedSourceCIDRs)
@@ -634,6 +636,7 @@ class _Builder:
             tls_key_algorithm=r.tlsKeyAlgorithm or "ecdsa-p256",
             stack_tags=tags,
             s3=s3,
+            assets=assets,
             ssh_access_cidrs=ssh_cidrs,
             api_access_cidrs=api_cidrs,
             controller=controller,
@@ -1098,6 +1101,28 @@ class _Builder:
         if "//" in prefix:
             self.err(("s3URI",), f"prefix {prefix!r} contains an empty path segment")
         return S3Location(bucket=m["bucket"], prefix=prefix)
+
+    def assets(self) -> Assets:
+        raw = self.raw.assets
+        if raw is None:
+            return Assets()
+        repo, registry = raw.fileRepository or None, raw.containerRegistry or None
+        if repo is not None:
+            m = rules.FILE_REPOSITORY_RE.match(repo)
+            if not m:
+                self.err(("assets", "fileRepository"), f"{repo!r} is not an http(s) URL of a "
+                         "directory (e.g. https://mirror.example.com/files)")
+                repo = None
+            else:
+                repo = repo.rstrip("/")
+        if registry is not None:
+            if not rules.CONTAINER_REGISTRY_RE.match(registry):
+                self.err(("assets", "containerRegistry"), f"{registry!r} is not a registry "
+                         "host with an optional path (e.g. mirror.example.com/k8s, no scheme)")
+                registry = None
+            else:
+                registry = registry.rstrip("/")
+        return Assets(file_repository=repo, container_registry=registry)
 
     def stack_tags(self, cluster: str) -> tuple[tuple[str, str], ...]:
         tags = self.raw.stackTags or {}

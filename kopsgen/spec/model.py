@@ -91,6 +91,14 @@ class Etcd(_Frozen):
     subnets: tuple[str, ...]
 
 
+class Assets(_Frozen):
+    """Where nodes fetch releases and images from (kops: assets.fileRepository and
+    containerRegistry); None is the public upstream."""
+
+    file_repository: str | None = None  # https://mirror/files, no trailing slash
+    container_registry: str | None = None  # mirror.example.com/k8s, no scheme or slash
+
+
 class S3Location(_Frozen):
     bucket: str
     prefix: str  # no leading or trailing slash; may be ""
@@ -128,6 +136,7 @@ class Spec(_Frozen):
     tls_key_algorithm: Literal["ecdsa-p256", "rsa-2048"]
     stack_tags: tuple[tuple[str, str], ...]  # sorted
     s3: S3Location | None
+    assets: Assets = Assets()
     ssh_access_cidrs: tuple[str, ...]
     api_access_cidrs: tuple[str, ...]
     controller: Controller

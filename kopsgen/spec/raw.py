@@ -66,6 +66,15 @@ class RawLoadBalancer(_Strict):
     )
 
 
+class RawAssets(_Strict):
+    fileRepository: StrictStr | None = _f(
+        "fileRepository", "Mirror of the release downloads, e.g. https://mirror.example.com/files "
+        "(<fileRepository>/<host>/<path> for each upstream URL).")
+    containerRegistry: StrictStr | None = _f(
+        "containerRegistry", "Mirror of the container images, e.g. mirror.example.com/k8s "
+        "(<containerRegistry>/<image path without its registry>).")
+
+
 class RawController(_Strict):
     count: StrictInt | None = _f("count", "Number of controllers (same as controllerCount).")
     instanceType: StrictStr | None = _f("instanceType", "Same as controllerInstanceType.")
@@ -208,6 +217,8 @@ class ClusterFile(_Strict):
         "stackTags", "Tags on every AWS resource."
     )
     s3URI: StrictStr | None = _f("s3URI", "s3://bucket[/prefix] for state and assets.")
+    assets: RawAssets | None = _f(
+        "assets", "Mirrors nodes download binaries and images from, instead of the public ones.")
     sshAccessAllowedSourceCIDRs: list[StrictStr] | None = _f(
         "sshAccessAllowedSourceCIDRs", "Who may SSH to nodes (default: nobody)."
     )

@@ -26,6 +26,11 @@ KMS_ARN_RE = re.compile(
     r"|alias/[A-Za-z0-9/_-]+)$"
 )
 S3_URI_RE = re.compile(r"^s3://(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$")
+# assets: an http(s) URL of a directory (no query, no fragment, no spaces or quotes: it is
+# written into shell scripts); a registry host[:port] with an optional path.
+FILE_REPOSITORY_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%-]+)*/?$")
+CONTAINER_REGISTRY_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d+)?(?:/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*/?$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 K8S_VERSION_RE = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:_coreos\.\d+)?$")
 SPOT_PRICE_RE = re.compile(r"^\d+(\.\d+)?$")

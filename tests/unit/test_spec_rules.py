@@ -459,3 +459,20 @@ def test_api_endpoint_private_maps_to_internal_load_balancer():
     text = KUBE_AWS_097_TEMPLATE.replace("#private: false", "private: true")
     lines = errors_of(text)  # single-AZ public subnet: an internal LB needs private subnets
     assert any("controller.loadBalancer.private" in s for s in lines)
+
+
+def test_assets_mirrors_are_read_and_checked():
+    spec = load_spec_text(yaml.safe_dump(doc(assets={
+        "fileRepository": "https://mirror.example.com/files/",
+        "containerRegistry": "mirror.example.com:5000/k8s"}))).spec
+    assert spec.assets.file_repository == "https://mirror.example.com/files"
+    assert spec.assets.container_registry == "mirror.example.com:5000/k8s"
+    assert load_spec_text(yaml.safe_dump(BASE)).spec.assets.file_repository is None
+    lines = errors_of(doc(assets={"fileRepository": "ftp://x/$(reboot)",
+                                  "containerRegistry": "https://registry"}))
+    assert any("assets.fileRepository: 'ftp://x/$(reboot)' is not an http(s) URL" in ln
+               for ln in lines), lines
+    assert any("assets.containerRegistry: 'https://registry' is not a registry host" in ln
+               for ln in lines), lines
+    assert any("assets.mirror" in ln and "unknown" in ln.lower() or "did you mean" in ln
+               for ln in errors_of(doc(assets={"mirror": "x"})))

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Usage: kopsgen-install-etcd VERSION
-# Installs etcd, etcdctl and etcdutl VERSION from the etcd-io/etcd GitHub release into
-# /opt/bin, verified against the release's SHA256SUMS. Does nothing if already installed.
+# Installs etcd, etcdctl and etcdutl VERSION from the etcd-io/etcd GitHub release (or its
+# copy in the cluster's assets.fileRepository) into /opt/bin, verified against the
+# release's SHA256SUMS. Does nothing if already installed.
 set -euo pipefail
 
 version=$1
@@ -16,7 +17,7 @@ if [ -x /opt/bin/etcd ] && [ "$(cat "${stamp}" 2>/dev/null)" = "${version}" ]; t
   exit 0
 fi
 
-release="https://github.com/etcd-io/etcd/releases/download/${version}"
+release="{{ downloads["github.com"] }}/etcd-io/etcd/releases/download/${version}"
 dir="etcd-${version}-linux-${arch}"
 tmp=$(mktemp -d)
 trap 'rm -rf "${tmp}"' EXIT

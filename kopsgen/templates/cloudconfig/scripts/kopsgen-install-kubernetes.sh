@@ -1,8 +1,9 @@
 #!/bin/bash
 # Usage: kopsgen-install-kubernetes K8S_VERSION CNI_VERSION BINARY...
 # Installs the Kubernetes BINARYs (kubelet, kubectl) from dl.k8s.io, each verified against
-# its published .sha256, and the standard CNI plugins from containernetworking/plugins.
-# Does nothing for what is already installed at that version.
+# its published .sha256, and the standard CNI plugins from containernetworking/plugins --
+# or their copies in the cluster's assets.fileRepository, checksums included. Does nothing
+# for what is already installed at that version.
 set -euo pipefail
 
 version=$1
@@ -20,7 +21,7 @@ for bin in "$@"; do
   if [ -x "/opt/bin/${bin}" ] && [ "$(cat "${stamp}" 2>/dev/null)" = "${version}" ]; then
     continue
   fi
-  url="https://dl.k8s.io/release/${version}/bin/linux/${arch}/${bin}"
+  url="{{ downloads["dl.k8s.io"] }}/release/${version}/bin/linux/${arch}/${bin}"
   /opt/bin/kopsgen-fetch-verified "${url}" "${url}.sha256" "/opt/bin/${bin}.new"
   chmod 0755 "/opt/bin/${bin}.new"
   mv -f "/opt/bin/${bin}.new" "/opt/bin/${bin}"
@@ -30,7 +31,7 @@ done
 stamp=/opt/cni/bin/.kopsgen-cni-plugins-version
 if [ "$(cat "${stamp}" 2>/dev/null)" != "${cni_version}" ]; then
   tgz="cni-plugins-linux-${arch}-${cni_version}.tgz"
-  url="https://github.com/containernetworking/plugins/releases/download/${cni_version}/${tgz}"
+  url="{{ downloads["github.com"] }}/containernetworking/plugins/releases/download/${cni_version}/${tgz}"
   tmp=$(mktemp -d)
   trap 'rm -rf "${tmp}"' EXIT
   /opt/bin/kopsgen-fetch-verified "${url}" "${url}.sha256" "${tmp}/${tgz}"
