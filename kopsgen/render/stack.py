@@ -183,6 +183,7 @@ class _Root:
         b.attr("internal_load_balancer_subnet_ids", _subnet_ids(tuple(internal.values())))
         b.attr("internal_zone_id", Raw("module.etcd.internal_zone_id"))
         b.attr("internal_api_name", naming.internal_api_name(spec))
+        b.attr("etcd_names", Raw("module.etcd.member_names"))
         b.attr("api_access_allowed_source_cidrs", list(spec.api_access_cidrs))
         b.attr("api_client_security_groups", Obj((
             ("controller", Raw('module.network.security_group_ids["controller"]')),
@@ -225,6 +226,7 @@ class _Root:
         b.attr("node_taints", [Obj((("key", t.key), ("value", t.value), ("effect", t.effect)),
                                    inline=True) for t in p.taints])
         b.attr("cluster_autoscaler", p.cluster_autoscaler is not None)
+        b.attr("api_name", Raw("module.masters.internal_api_name"))
         self.node_common(b, "worker")
         return b
 

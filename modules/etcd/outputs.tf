@@ -1,6 +1,6 @@
 output "member_names" {
-  description = "DNS names of the members, in member order (e.g. [\"etcd0.k8s.internal\", ...])."
-  value       = [for name in keys(local.members) : "${name}.${var.internal_domain}"]
+  description = "DNS names of the members, in member order (e.g. [\"etcd0.k8s.internal\", ...]); read from their records, so whoever uses them comes after the names exist."
+  value       = [for name in keys(local.members) : aws_route53_record.member[name].fqdn]
 }
 
 output "instance_ids" {

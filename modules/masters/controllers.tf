@@ -104,4 +104,11 @@ resource "aws_autoscaling_group" "this" {
     value               = "owned"
     propagate_at_launch = false
   }
+
+  lifecycle {
+    precondition {
+      condition     = length(var.etcd_names) > 0
+      error_message = "The controllers need the etcd members' names."
+    }
+  }
 }

@@ -93,6 +93,7 @@ module "masters" {
   ]
   internal_zone_id  = module.etcd.internal_zone_id
   internal_api_name = "api.prod.internal"
+  etcd_names        = module.etcd.member_names
   api_access_allowed_source_cidrs = [
     "203.0.113.0/24",
     "198.51.100.0/24",
@@ -136,6 +137,7 @@ module "pool_general" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = true
+  api_name               = module.masters.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = null
   kms_key_arn            = module.cluster_key.key_arn

@@ -92,6 +92,7 @@ module "masters" {
   ]
   internal_zone_id                = module.etcd.internal_zone_id
   internal_api_name               = "api.k8s.internal"
+  etcd_names                      = module.etcd.member_names
   api_access_allowed_source_cidrs = ["0.0.0.0/0"]
   api_client_security_groups = {
     controller = module.network.security_group_ids["controller"]
@@ -131,6 +132,7 @@ module "pool_nodepool1" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = false
+  api_name               = module.masters.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = "kubeops-admin"
   kms_key_arn            = module.cluster_key.key_arn

@@ -87,6 +87,7 @@ module "masters" {
   ]
   internal_zone_id                = module.etcd.internal_zone_id
   internal_api_name               = "api.batch.internal"
+  etcd_names                      = module.etcd.member_names
   api_access_allowed_source_cidrs = ["0.0.0.0/0"]
   api_client_security_groups = {
     controller = module.network.security_group_ids["controller"]
@@ -128,6 +129,7 @@ module "pool_system" {
   }
   node_taints           = []
   cluster_autoscaler    = false
+  api_name              = module.masters.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -162,6 +164,7 @@ module "pool_batch-spot" {
     { key = "example.org/spot", value = "true", effect = "NoSchedule" },
   ]
   cluster_autoscaler    = false
+  api_name              = module.masters.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -191,6 +194,7 @@ module "pool_web" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = true
+  api_name               = module.masters.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = null
   kms_key_arn            = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -222,6 +226,7 @@ module "pool_heavy" {
     { key = "example.org/heavy", value = "", effect = "NoExecute" },
   ]
   cluster_autoscaler    = false
+  api_name              = module.masters.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -41,9 +41,11 @@ if ! grep -qxF -- "${KOPSGEN_ETCD_NAME}" "${wanted}"; then
   echo "kopsgen-etcd-reconcile: ${KOPSGEN_ETCD_NAME} is not in the member list itself; removing nothing"
   exit 0
 fi
-while IFS=', ' read -r id _ member _; do
-  # An unstarted member has no name yet: it is one being added, never one to remove.
-  [ -n "${member}" ] || continue
+while IFS=', ' read -r id _ member _ _ learner; do
+  # An unstarted member has no name yet, and a learner is being added: never ones to remove.
+  if [ -z "${member}" ] || [ "${learner}" = true ]; then
+    continue
+  fi
   grep -qxF -- "${member}" "${wanted}" && continue
   echo "kopsgen-etcd-reconcile: removing ${member} (${id}): it is not in the member list"
   ctl member remove "${id}"

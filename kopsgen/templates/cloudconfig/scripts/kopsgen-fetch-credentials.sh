@@ -7,9 +7,9 @@ set -euo pipefail
 role=$1
 shift
 dir=/etc/kubernetes/pki
-umask 077
 mkdir -p "${dir}"
 chmod 0755 "${dir}"
+umask 077
 
 for file in "$@"; do
   tmp="${dir}/.${file}.download"

@@ -134,6 +134,11 @@ variable "cloud_config_file" {
   description = "Path of the rendered cloud-config-worker (in a kopsgen workspace \"$${path.root}/../userdata/cloud-config-worker\"); uploaded to S3 by this module, and its SHA-256 goes into the user data."
 }
 
+variable "api_name" {
+  type        = string
+  description = "The API's name for in-cluster clients (the masters module's internal_api_name, e.g. \"api.k8s.internal\"): the pool launches once it resolves, so no node caches its absence."
+}
+
 variable "desired_capacity" {
   type        = number
   description = "Nodes to start with (the pool's count, or autoScalingGroup.minSize); cluster-autoscaler may change it later."

@@ -77,6 +77,10 @@ resource "aws_instance" "member" {
     Name = "${var.cluster_name}-${each.key}"
   }
 
+  # A new member must be in the member list before it joins: the other members' reconciler
+  # removes any member the list does not name.
+  depends_on = [aws_s3_object.members]
+
   lifecycle {
     # A new image or cloud-config must not restart every member at once and lose quorum:
     # members are rolled one at a time with `terraform apply -replace` (README). Until then

@@ -57,6 +57,11 @@ variable "internal_api_name" {
   description = "Private DNS name of the API for in-cluster clients (e.g. \"api.k8s.internal\"); a SAN of apiserver.pem."
 }
 
+variable "etcd_names" {
+  type        = list(string)
+  description = "DNS names of the etcd members (the etcd module's member_names): the controllers launch once every name has its record, so kube-apiserver never caches a name that does not exist yet."
+}
+
 variable "load_balancer_internal" {
   type        = bool
   description = "Whether the API load balancer is internal (reachable only inside the VPC) rather than internet-facing."

@@ -23,6 +23,11 @@ output "autoscaling_group_name" {
   value       = aws_autoscaling_group.this.name
 }
 
+output "internal_api_name" {
+  description = "The API's name for in-cluster clients (e.g. \"api.k8s.internal\"), read from its record: node pools launch only once it resolves."
+  value       = aws_route53_record.internal.fqdn
+}
+
 output "internal_load_balancer_dns_name" {
   description = "DNS name of the internal API load balancer (in-cluster clients use internal_api_name, an alias of it)."
   value       = aws_lb.internal.dns_name

@@ -128,5 +128,10 @@ resource "aws_autoscaling_group" "this" {
   # cluster-autoscaler owns the desired capacity between min_size and max_size.
   lifecycle {
     ignore_changes = [desired_capacity]
+
+    precondition {
+      condition     = var.api_name != ""
+      error_message = "The pool needs the API's internal name."
+    }
   }
 }
