@@ -393,11 +393,18 @@ def up(
         "nodes are Ready, the add-ons are available."))] = True,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the cluster.")] = 1200,
     expected_account: AccountOpt = None,
+    boot: Annotated[bool, typer.Option(
+        "--boot", help="With --sandbox: boot every instance of the emulator as a container "
+        "(root, systemd-nspawn, debootstrap; docs/sandbox.md).")] = False,
 ) -> None:
     """Create the cluster: pre-flight, plan, confirm, apply, upload credentials, wait."""
     from kopsgen import naming
     from kopsgen.lifecycle import adopt_kept_etcd_data, expected_nodes, wait_until_ready
 
+    if boot and not sandbox:
+        from kopsgen.errors import UsageError
+
+        raise UsageError("--boot boots the sandbox's instances: use it with --sandbox")
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                        verbose=verbose, profile=profile, with_credentials=True)
     try:
@@ -405,8 +412,11 @@ def up(
         for line in adopt_kept_etcd_data(session):
             _say(line)
         outputs = _apply_flow(session, yes=yes, targets=(), verb="Create")
-        if wait and sandbox:
-            _say("wait: skipped in the sandbox (the emulator boots no real nodes)")
+        if boot:
+            _boot_machines(session)
+        elif wait and sandbox:
+            _say("wait: skipped in the sandbox (the emulator boots no real nodes; --boot "
+                 "boots them)")
         elif wait:
             wait_until_ready(session, timeout, expected_nodes(session, outputs))
     finally:
@@ -421,6 +431,37 @@ def up(
                "get nodes")
 
 
+def _boot_machines(session) -> None:
+    from kopsgen.boot import BootLab
+    from kopsgen.errors import ExitCode, KopsgenError
+
+    lab = BootLab(session.sandbox, session.spec, _say)
+    reports = lab.boot()
+    failed = False
+    for r in reports:
+        m = r.machine
+        head = (f"booted in {r.booted_in:.0f} s" if r.booted_in is not None else "did not boot")
+        typer.echo(f"{m.name:<14} {m.instance_id}  {m.address:<15} {head}")
+        for unit, state in r.units.items():
+            typer.echo(f"    {unit:<42} {state}")
+        for note in r.notes:
+            typer.echo(f"    note: {note}")
+        for problem in r.problems:
+            typer.echo(f"    PROBLEM: {problem}")
+            failed = True
+    facts = lab.mirror_facts
+    typer.echo("stand-ins: " + ", ".join(facts.standins + [
+        "kube-apiserver, kube-controller-manager, kube-scheduler (not run: the kubelet is a "
+        "stand-in)", "the API load balancers (TCP forwarders)"]))
+    typer.echo("real: " + ", ".join(facts.real + ["systemd", "coreos-cloudinit's semantics",
+                                                   "the bootstrap, scripts and units"]))
+    if failed:
+        raise KopsgenError("boot: some machines did not boot as they should (above); they "
+                           "keep running for a look: `kopsgen destroy --sandbox` removes them",
+                           exit_code=ExitCode.NOT_READY)
+    _say("boot: the machines keep running; `kopsgen destroy --sandbox` stops and removes them")
+
+
 @app.command()
 def update(
     cluster_dir: DirOpt = None,
@@ -431,17 +472,24 @@ def update(
     profile: ProfileOpt = None,
     yes: YesOpt = False,
     pool: Annotated[str | None, typer.Option(help="Change only this node pool.")] = None,
+    boot: Annotated[bool, typer.Option(
+        "--boot", help="With --sandbox: bring the booted machines in step with the emulator "
+        "(new instances boot, gone ones power off).")] = False,
 ) -> None:
     """Apply cluster.yaml's changes to a running cluster (or to one pool with --pool)."""
+    from kopsgen.errors import UsageError
+
+    if boot and not sandbox:
+        raise UsageError("--boot boots the sandbox's instances: use it with --sandbox")
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                        verbose=verbose, profile=profile, with_credentials=True)
     try:
         if not session.tf.state_list():
-            from kopsgen.errors import UsageError
-
             raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create it "
                              "with `kopsgen up`")
         _apply_flow(session, yes=yes, targets=_pool_targets(session, pool), verb="Update")
+        if boot:
+            _boot_machines(session)
     finally:
         session.close(stop_sandbox=False)
 
@@ -508,6 +556,11 @@ def destroy(
     session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
                        verbose=verbose, profile=profile)
     stop = False  # the sandbox's emulator stops only once the cluster is really gone
+    if sandbox and (session.sandbox.root / "boot").exists():
+        from kopsgen.boot import BootLab
+
+        _say("boot: powering off and removing the sandbox machines")
+        BootLab(session.sandbox, session.spec, _say).stop(volumes=True)
     try:
         destroy_cluster(
             session, delete_etcd_data=delete_etcd_data, echo=typer.echo,

@@ -7,6 +7,10 @@ from pathlib import Path
 
 # Renders leave stamps (and compiled templates) in the user's cache: keep the suite's apart.
 _CACHE = tempfile.mkdtemp(prefix="kopsgen-test-cache-")
+# The sandbox machines' root filesystem takes a minute to build: keep it in the user's
+# cache (keyed by what goes into it), not in the suite's throwaway one.
+os.environ.setdefault("KOPSGEN_SANDBOX_ROOTFS_CACHE", str(
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kopsgen" / "rootfs"))
 os.environ["XDG_CACHE_HOME"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, True)
 
