@@ -91,6 +91,29 @@ def render_example(name: str, dest: Path) -> Path:
     return dest / "terraform"
 
 
+def etcd_member_table(text: str) -> dict[str, tuple[str, bool]]:
+    """name -> (status, is learner) from `etcdctl member list` (simple format) output."""
+    table = {}
+    for line in text.splitlines():
+        _, status, name, *_, learner = [f.strip() for f in line.split(",")]
+        table[name or "(unstarted)"] = (status, learner == "true")
+    return table
+
+
+class FakeSession:
+    """What lifecycle functions need of a Session, for a rendered cluster directory."""
+
+    def __init__(self, cluster_dir: Path, part: str | None = None):
+        from kopsgen import core
+
+        self.cluster_dir = cluster_dir
+        self.spec = core.render(cluster_dir, part).loaded.spec
+        self.said: list[str] = []
+
+    def say(self, line: str) -> None:
+        self.said.append(line)
+
+
 def foreground_signals() -> None:
     """``preexec_fn`` for a child that plays the terminal's foreground job: SIGINT and
     SIGQUIT back to their defaults. A shell without job control starts background commands

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import helpers
 
+from kopsgen.boot.net import plug
+
 NETNS_ETC = Path("/etc/netns")
 
 
@@ -78,15 +80,7 @@ def add_host(net: Lab, name: str, address: str, names: list[str]) -> Host:
     index = len(net.hosts)
     netns = f"{net.prefix}-h{index}"
     _ip("netns", "add", netns)
-    outer, inner = f"{net.prefix}o{index}", f"{net.prefix}i{index}"
-    _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
-    _ip("link", "set", outer, "netns", net.hub)
-    _ip("-n", net.hub, "link", "set", outer, "master", "br0", "up")
-    _ip("link", "set", inner, "netns", netns)
-    _ip("-n", netns, "link", "set", inner, "name", "eth0")
-    _ip("-n", netns, "addr", "add", f"{address}/24", "dev", "eth0")
-    _ip("-n", netns, "link", "set", "eth0", "up")
-    _ip("-n", netns, "link", "set", "lo", "up")
+    plug(net.hub, netns, f"{net.prefix}o{index}", f"{net.prefix}i{index}", f"{address}/24")
     host = Host(name, netns, address)
     net.hosts[name] = host
     base = address.rsplit(".", 1)[0]

@@ -31,6 +31,19 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 
 
+def plug(hub: str, netns: str, outer: str, inner: str, address: str) -> None:
+    """A veth pair from the bridge ``br0`` of namespace ``hub`` into ``netns``, where it is
+    ``eth0`` with ``address`` (address/prefix length), up, with ``lo``."""
+    ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+    ip("link", "set", outer, "netns", hub)
+    ip("-n", hub, "link", "set", outer, "master", "br0", "up")
+    ip("link", "set", inner, "netns", netns)
+    ip("-n", netns, "link", "set", inner, "name", "eth0")
+    ip("-n", netns, "addr", "add", address, "dev", "eth0")
+    ip("-n", netns, "link", "set", "eth0", "up")
+    ip("-n", netns, "link", "set", "lo", "up")
+
+
 @dataclass
 class Network:
     prefix: str  # short id of this sandbox, in every name (kgXXXX)
@@ -79,15 +92,8 @@ class Network:
         netns = self.machine_netns(index)
         self.remove_machine(index)
         ip("netns", "add", netns)
-        outer, inner = f"{self.prefix}o{index}", f"{self.prefix}i{index}"
-        ip("link", "add", outer, "type", "veth", "peer", "name", inner)
-        ip("link", "set", outer, "netns", self.hub)
-        ip("-n", self.hub, "link", "set", outer, "master", "br0", "up")
-        ip("link", "set", inner, "netns", netns)
-        ip("-n", netns, "link", "set", inner, "name", "eth0")
-        ip("-n", netns, "addr", "add", f"{address}/{self.net.prefixlen}", "dev", "eth0")
-        ip("-n", netns, "link", "set", "eth0", "up")
-        ip("-n", netns, "link", "set", "lo", "up")
+        plug(self.hub, netns, f"{self.prefix}o{index}", f"{self.prefix}i{index}",
+             f"{address}/{self.net.prefixlen}")
         ip("-n", netns, "route", "add", IMDS_ADDRESS, "dev", "eth0")
         return netns
 

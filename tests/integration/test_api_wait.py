@@ -34,14 +34,8 @@ class Apiserver(BaseHTTPRequestHandler):
         pass
 
 
-class FakeSession:
-    def __init__(self, cluster_dir: Path):
-        self.cluster_dir = cluster_dir
-        self.spec = core.render(cluster_dir, "credentials").loaded.spec
-        self.said: list[str] = []
-
-    def say(self, line: str) -> None:
-        self.said.append(line)
+def FakeSession(cluster_dir: Path) -> helpers.FakeSession:  # noqa: N802 - a class's stand-in
+    return helpers.FakeSession(cluster_dir, "credentials")
 
 
 @pytest.fixture(scope="module")

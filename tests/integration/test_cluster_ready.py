@@ -20,15 +20,7 @@ from kopsgen import core
 from kopsgen.errors import ExitCode, KopsgenError
 from kopsgen.lifecycle import cluster_readiness, expected_addons, wait_until_ready
 
-
-class FakeSession:
-    def __init__(self, cluster_dir: Path):
-        self.cluster_dir = cluster_dir
-        self.spec = core.render(cluster_dir).loaded.spec
-        self.said: list[str] = []
-
-    def say(self, line: str) -> None:
-        self.said.append(line)
+FakeSession = helpers.FakeSession
 
 
 @pytest.fixture(scope="module")

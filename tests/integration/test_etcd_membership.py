@@ -174,11 +174,7 @@ def member_table(member: Member) -> dict[str, tuple[str, bool]]:
     """name -> (status, is learner) from `etcdctl member list` on ``member``."""
     out = member.ctl("member", "list")
     assert out.returncode == 0, out.stderr
-    table = {}
-    for line in out.stdout.splitlines():
-        _, status, name, *_, learner = [f.strip() for f in line.split(",")]
-        table[name or "(unstarted)"] = (status, learner == "true")
-    return table
+    return helpers.etcd_member_table(out.stdout)
 
 
 def wait_for(what: str, check, members: list[Member], timeout: float = 90) -> None:

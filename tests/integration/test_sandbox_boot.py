@@ -49,11 +49,7 @@ ETCDCTL = ("ETCDCTL_API=3 /opt/bin/etcdctl --cacert=/etc/kubernetes/pki/ca.pem "
 def members(m: machines.Machine) -> dict[str, tuple[str, bool]]:
     out = inside(m, f"{ETCDCTL} --endpoints=https://127.0.0.1:2379 member list")
     assert out.returncode == 0, out.stderr
-    table = {}
-    for line in out.stdout.splitlines():
-        _, status, name, *_, learner = [f.strip() for f in line.split(",")]
-        table[name or "(unstarted)"] = (status, learner == "true")
-    return table
+    return helpers.etcd_member_table(out.stdout)
 
 
 def eventually(what: str, check, timeout: float = 180) -> None:
