@@ -580,8 +580,9 @@ def adopt_kept_etcd_data(session: Session) -> list[str]:
     adopted or left alone, in words."""
     addresses = set(session.tf.state_list())
     said = []
-    key = None if KEY_ADDRESSES[0] in addresses else kept_cluster_key(session)
-    volumes = kept_data_volumes(session)
+    key = None if KEY_ADDRESSES[0] in addresses else _asking_aws(
+        "the cluster's kept KMS key", lambda: kept_cluster_key(session))
+    volumes = _asking_aws("kept etcd data volumes", lambda: kept_data_volumes(session))
     members = {name for name, _ in naming.etcd_members(session.spec)}
     adopt = [(vid, m) for vid, m in volumes
              if m in members and f'module.etcd.aws_ebs_volume.data["{m}"]' not in addresses]
@@ -598,12 +599,25 @@ def adopt_kept_etcd_data(session: Session) -> list[str]:
     return said
 
 
+def _asking_aws(what: str, call):
+    """``call()``, with a failed AWS call as one line naming ``what`` was asked."""
+    from kopsgen.aws import _botocore_errors, _explain
+
+    try:
+        return call()
+    except _botocore_errors() as exc:
+        raise AwsCheckError(f"cannot look for {what}: {_explain(exc)}") from None
+
+
 def kept_etcd_data_notes(session: Session) -> list[str]:
     """What `plan` says about etcd data an earlier destroy kept (and `up` would adopt)."""
     if session.tf.state_list():
         return []
-    volumes = kept_data_volumes(session)
-    key = kept_cluster_key(session)
+    try:
+        volumes = _asking_aws("kept etcd data volumes", lambda: kept_data_volumes(session))
+        key = _asking_aws("the cluster's kept KMS key", lambda: kept_cluster_key(session))
+    except AwsCheckError as exc:
+        return [f"{exc.message} (a plan does not need it; `kopsgen up` does)"]
     if not volumes and not key:
         return []
     what = ", ".join([f"{m} ({vid})" for vid, m in volumes] + ([key[1]] if key else []))

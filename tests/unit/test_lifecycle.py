@@ -125,3 +125,32 @@ def test_kubeconfig_command_prints_the_path(cli, tmp_path):
     assert cli("render", "credentials").code == 0
     r = cli("kubeconfig")
     assert r.code == 0 and r.out.strip() == str((tmp_path / "kubeconfig").resolve())
+
+
+def test_a_plan_says_it_could_not_look_for_kept_data_instead_of_failing():
+    from botocore.exceptions import ClientError
+
+    from kopsgen.lifecycle import kept_etcd_data_notes
+
+    class Denied:
+        def client(self, service):
+            class C:
+                def describe_volumes(self, **kw):
+                    raise ClientError({"Error": {"Code": "UnauthorizedOperation",
+                                                 "Message": "not allowed"}}, "DescribeVolumes")
+            return C()
+
+    class Tf:
+        def state_list(self):
+            return []
+
+    class S:
+        spec = load_spec(REPO / "examples" / "kubeops" / "cluster.yaml").spec
+        tf = Tf()
+
+        def clients(self):
+            return Denied()
+
+    (note,) = kept_etcd_data_notes(S())
+    assert note.startswith("cannot look for kept etcd data volumes: UnauthorizedOperation")
+    assert note.endswith("(a plan does not need it; `kopsgen up` does)")
