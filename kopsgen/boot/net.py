@@ -46,7 +46,7 @@ def plug(hub: str, netns: str, outer: str, inner: str, address: str) -> None:
 
 @dataclass
 class Network:
-    prefix: str  # short id of this sandbox, in every name (kgXXXX)
+    prefix: str  # short id of this sandbox in every name: "kg" and 4 hex digits
     vpc_cidr: str
     root: Path  # where dnsmasq's files live
 
