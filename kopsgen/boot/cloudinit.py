@@ -9,7 +9,10 @@ Everything it does is Flatcar's documented behaviour (flatcar/coreos-cloudinit):
   first), as oem-cloudinit.service runs it at every boot (flatcar/init
   systemd/system/oem-cloudinit.service); ``--from-file=PATH``: the cloud-config in PATH.
 - A document that starts with ``#cloud-config`` is applied; anything else is ignored.
-- write_files first (initialize/config.go Apply): each file written to a temporary file in
+- ``ssh_authorized_keys`` first (initialize/config.go Apply): each key stripped, joined
+  with newlines (ending with one) and handed on stdin to ``update-ssh-keys -u core -a
+  coreos-cloudinit`` (system/ssh_key.go AuthorizeSSHKeys); a failure ends the run.
+- then write_files (initialize/config.go Apply): each file written to a temporary file in
   its directory, then ``permissions`` (an octal string; 0644 by default) and ``owner``
   (``chown``) applied, then renamed into place; missing directories are made with 0755
   (system/file.go). ``encoding``: base64/b64 (gzip is not used by kopsgen and refused).
@@ -95,7 +98,19 @@ def load_state(name: str) -> str:
     return systemctl("show", "-p", "LoadState", "--value", name).stdout.strip()
 
 
+def authorize_ssh_keys(keys: list[str]) -> None:
+    joined = "\n".join(k.strip() for k in keys) + "\n"
+    done = subprocess.run(["update-ssh-keys", "-u", "core", "-a", "coreos-cloudinit"],
+                          input=joined, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"coreos-cloudinit: call to update-ssh-keys failed with exit status "
+                         f"{done.returncode}: {done.stdout} {done.stderr}")
+    log("Authorized SSH keys for core user")
+
+
 def apply(config: dict) -> None:
+    if config.get("ssh_authorized_keys"):
+        authorize_ssh_keys(config["ssh_authorized_keys"])
     for f in config.get("write_files") or []:
         write_file(f)
     units = (config.get("coreos") or {}).get("units") or []

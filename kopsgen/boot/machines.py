@@ -98,6 +98,7 @@ def start(m: Machine, work: Path, base: Path, extra: dict[str, tuple[bytes, int]
         else:
             target.write_bytes(data)
             target.chmod(mode)
+    rootfs.add_core_user(merged)
     log = open(work / "logs" / f"{m.name}.console", "ab")  # noqa: SIM115 - the child's
     argv = ["systemd-nspawn", "--boot", "--quiet", f"--directory={merged}",
             f"--machine=kopsgen-{m.name}", f"--hostname={m.hostname}", "--register=no",

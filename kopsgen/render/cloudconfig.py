@@ -73,6 +73,8 @@ class CloudConfigParams:
     # ("mirror.example.com/k8s": <container_registry>/<image path without its registry>).
     file_repository: str | None = None
     container_registry: str | None = None
+    # sshAuthorizedKeys: OpenSSH public keys authorized for the `core` user on every role.
+    ssh_authorized_keys: tuple[str, ...] = ()
 
 
 def kubernetes_minor(version: str) -> str:

@@ -72,6 +72,7 @@ def cloudconfig_params(spec: Spec) -> CloudConfigParams:
         dns_service_ip=spec.dns_service_ip,
         file_repository=spec.assets.file_repository,
         container_registry=spec.assets.container_registry,
+        ssh_authorized_keys=tuple(k.strip() for k in spec.ssh_authorized_keys),
     )
 
 

@@ -26,6 +26,10 @@ from kopsgen.spec import load_spec
 pytestmark = pytest.mark.slow
 
 
+ADMIN_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDUiSdsvdKYtxoA7GcR6VyqxA9nxHzJ9MnmFyIGGc4mV "
+             "admin@example.com")
+
+
 def lab_of(cluster: Path) -> BootLab:
     sandbox = Sandbox(cluster)
     sandbox.start()  # the running emulator of this cluster
@@ -98,7 +102,10 @@ def test_the_seed_cluster_boots_in_the_sandbox(cli, tmp_path, cleanup):
         helpers.missing("--boot needs: " + "; ".join(problems))
     spec = (helpers.REPO / "examples" / "kubeops" / "cluster.yaml").read_text()
     # Fewer workers than the seed's four: one pool of one node is a whole worker's boot.
-    (tmp_path / "cluster.yaml").write_text(spec.replace("    count: 4\n", "    count: 1\n"))
+    # An admin key for the core user: every role must authorize it (issue 11: it was
+    # accepted and dropped).
+    spec = spec.replace("    count: 4\n", "    count: 1\n") + f"sshAuthorizedKeys:\n  - {ADMIN_KEY!r}\n"
+    (tmp_path / "cluster.yaml").write_text(spec)
 
     r = cli("up", "--sandbox", "--boot", "--yes")
     assert r.code == ExitCode.OK, r.err + r.out
@@ -127,6 +134,13 @@ def test_the_seed_cluster_boots_in_the_sandbox(cli, tmp_path, cleanup):
     log = inside(ms["controller-0"], "journalctl -u kopsgen-bootstrap -o cat --no-pager").stdout
     assert 'Calling unit command "start" on "kopsgen-node-role.service"' in log
     assert 'Result of "start" on "kopsgen-node-role.service": done' in log
+
+    # sshAuthorizedKeys reached the core user on every role, as coreos-cloudinit puts them.
+    for name, m in ms.items():
+        keys = inside(m, "stat -c '%U %a' /home/core/.ssh/authorized_keys && "
+                         "cat /home/core/.ssh/authorized_keys").stdout.splitlines()
+        assert keys[0] == "core 600", (name, keys)
+        assert ADMIN_KEY in keys[1:], (name, keys)
 
     # Credentials: each role's own files, keys 0600, nothing of another role.
     for name, m in ms.items():

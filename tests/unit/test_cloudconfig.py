@@ -594,3 +594,29 @@ def test_etcd_volume_formats_only_a_blank_volume(
     if ok:
         expected.append(f"mount -o noatime /dev/nvme1n1 {mnt}")
     assert calls == expected
+
+
+# --------------------------------------------------------------------------- sshAuthorizedKeys
+
+SSH_KEYS = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDUiSdsvdKYtxoA7GcR6VyqxA9nxHzJ9MnmFyIGGc4mV admin@example.com",
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDd it's \"ops\" <on-call>",
+)
+
+
+def test_ssh_authorized_keys_reach_every_role_from_cluster_yaml() -> None:
+    """cluster.yaml's sshAuthorizedKeys become coreos-cloudinit's ssh_authorized_keys (the
+    core user's keys) on etcd members, controllers and workers alike; the first release
+    validated them and dropped them. Quoting holds for quotes and angle brackets."""
+    from kopsgen.render.workspace_files import render_userdata
+    from kopsgen.spec import load_spec_text
+
+    base = (Path(__file__).parents[2] / "examples" / "kubeops" / "cluster.yaml").read_text()
+    text = base + yaml.safe_dump({"sshAuthorizedKeys": list(SSH_KEYS)}, width=1000)
+    spec = load_spec_text(text).spec
+    for path, generated in render_userdata(spec).items():
+        config = yaml.safe_load(generated.content)
+        assert config["ssh_authorized_keys"] == list(SSH_KEYS), path
+    without = load_spec_text(base).spec
+    for path, generated in render_userdata(without).items():
+        assert "ssh_authorized_keys" not in yaml.safe_load(generated.content), path
