@@ -84,9 +84,10 @@ def render_command(root: Path, part: str | None, *, check: bool, json_output: bo
             echo_err(f"{root}: workspace is stale -- would be {result.plan.summary()}; run "
                      "`kopsgen render`", kind="drift")
         return ExitCode.OK if result.up_to_date else ExitCode.DRIFT
+    report = core.write(root, outcome, on_wait=notify_stderr, stamp=True)
+    # After the write: a render that waited for another one's lock says what it did itself.
     for notice in outcome.notices:
         echo_err(notice, kind="notice")
-    report = core.write(root, outcome, on_wait=notify_stderr, stamp=True)
     if json_output:
         echo(json.dumps({"files": [{"path": p, "status": st.value} for p, st in report.entries],
                          "notices": outcome.notices}, indent=2))

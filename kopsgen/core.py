@@ -36,6 +36,9 @@ class RenderOutcome:
     part: str | None = None
     now: datetime | None = None
     new_pki: bool = False
+    #: The credentials/ files the render started from (None: the part was not rendered).
+    #: A write re-checks them under the workspace lock (see :func:`write`).
+    credentials_in: dict[str, bytes] | None = None
 
     @property
     def warnings(self) -> list[Problem]:
@@ -77,9 +80,11 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
     files: dict = {}
     notices: list[str] = []
     new_pki = False
+    credentials_in = None
     parts = PARTS if part is None else (part,)
     if "credentials" in parts:
-        rendered = render_credentials_part(loaded.spec, read_credentials(cluster_dir), now)
+        credentials_in = read_credentials(cluster_dir)
+        rendered = render_credentials_part(loaded.spec, credentials_in, now)
         files.update(rendered.files)
         notices.extend(rendered.notices)
         new_pki = rendered.new_pki
@@ -89,18 +94,40 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
         files.update(render_userdata(loaded.spec))
         files.update(render_stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
-    return RenderOutcome(loaded, files, notices, scope, part, now, new_pki)
+    return RenderOutcome(loaded, files, notices, scope, part, now, new_pki, credentials_in)
 
 
 def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,
           stamp: bool = False) -> WriteReport:
     """Write ``outcome`` into ``cluster_dir``. With ``stamp``, remember the result so the
-    next identical ``kopsgen render`` answers without rendering (:mod:`kopsgen.fastpath`)."""
+    next identical ``kopsgen render`` answers without rendering (:mod:`kopsgen.fastpath`).
+
+    The credentials were read before the workspace lock was taken: under the lock they are
+    read again, and if another render wrote them meanwhile (two renders of a new directory
+    started together) the credentials part is rendered again from those, so the second
+    render reuses the first one's CA instead of replacing it. ``outcome`` then holds the
+    files and notices of that second render: print its notices after the write."""
     from kopsgen.workspace import write_workspace
+
+    def refresh():
+        if outcome.credentials_in is None:
+            return None
+        current = read_credentials(cluster_dir)
+        if current == outcome.credentials_in:
+            return None
+        from kopsgen.render.workspace_files import render_credentials_part
+
+        rendered = render_credentials_part(outcome.loaded.spec, current,
+                                           outcome.now or datetime.now(UTC))
+        outcome.files.update(rendered.files)
+        outcome.notices = list(rendered.notices)
+        outcome.new_pki = rendered.new_pki
+        outcome.credentials_in = current
+        return outcome.files
 
     after = (lambda report: _stamp(cluster_dir, outcome, report)) if stamp else None
     return write_workspace(cluster_dir, outcome.files, on_wait=on_wait, scope=outcome.scope,
-                           after=after)
+                           after=after, refresh=refresh)
 
 
 def _stamp(cluster_dir: Path, outcome: RenderOutcome, report: WriteReport) -> None:

@@ -118,9 +118,9 @@ class Session:
             raise WorkspaceError(f"the workspace in {self.cluster_dir} is stale (would be "
                                  f"{check.plan.summary()}); run `kopsgen render` or drop "
                                  "--no-render")
+        report = core.write(self.cluster_dir, outcome)
         for notice in outcome.notices:
             self.say(f"notice: {notice}")
-        report = core.write(self.cluster_dir, outcome)
         self.say(f"rendered {self.cluster_dir}: {report.summary()}")
 
     def clients(self):

@@ -716,9 +716,14 @@ def write_workspace(
     on_wait: Callable[[str], None] | None = None,
     scope: tuple[str, ...] | None = None,
     after: Callable[[WriteReport], None] | None = None,
+    refresh: Callable[[], FileMap | None] | None = None,
 ) -> WriteReport:
     """Write a render into ``root``: plan under the lock, then apply (then ``after``, with
     the lock still held).
+
+    ``refresh`` runs first under the lock: a render made from what it read of the workspace
+    before the lock (the existing credentials) gives the files to write instead when that
+    has changed since -- another render got the lock first -- or None when it has not.
 
     An empty render into a directory kopsgen never wrote touches nothing. On a first render
     the plan also runs before the lock is taken, so a collision leaves not even ``.kopsgen/``.
@@ -731,6 +736,9 @@ def write_workspace(
     if not state_exists:
         plan_workspace(root, wanted, scope)
     with workspace_lock(root, timeout=lock_timeout, on_wait=on_wait):
+        again = refresh() if refresh is not None else None
+        if again is not None:
+            wanted = normalise_files(again)
         report = apply_plan(plan_workspace(root, wanted, scope))
         if after is not None:
             after(report)
