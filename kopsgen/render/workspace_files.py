@@ -33,8 +33,16 @@ GITIGNORE = b"""\
 /terraform/*.tfplan
 /terraform/override.tf
 /terraform/*_override.tf
+/terraform/.terraform.tfstate.lock.info
+/terraform/crash.log
+/terraform/crash.*.log
 # kopsgen's render lock (the manifest next to it is deterministic and committed).
 /.kopsgen/lock
+# --sandbox: the emulator's log and server file, the scratch copy with its own state, plans
+# and override files, the booted machines.
+/.kopsgen/sandbox/
+# Temp files a killed render may leave (a kubeconfig's holds its private key).
+.*.kopsgen-tmp-*
 """
 
 
