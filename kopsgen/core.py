@@ -46,20 +46,37 @@ class RenderOutcome:
 
 
 def read_credentials(cluster_dir: Path) -> dict[str, bytes]:
-    """The existing files of credentials/ (regular files only; symlinks are not followed,
-    so a link cannot smuggle a foreign key into the PKI)."""
+    """The existing files of credentials/ (regular files only). A symlink there, or a
+    credentials/ that is itself a symlink, is refused rather than followed: a link could
+    smuggle a foreign key into the PKI, or send a new key somewhere else."""
     base = cluster_dir / CREDENTIALS
     out: dict[str, bytes] = {}
     try:
-        names = sorted(os.listdir(base))
-    except FileNotFoundError:
+        st = os.lstat(base)
+    except (FileNotFoundError, NotADirectoryError):
         return out
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {base}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise WorkspaceError(f"{base} is a symlink; kopsgen keeps the private keys only in a "
+                             "directory of the cluster directory itself and never follows a "
+                             "link out of it: replace the link with a directory (or move it "
+                             "away) and render again")
+    if not stat.S_ISDIR(st.st_mode):
+        raise WorkspaceError(f"{base} is a file, but kopsgen keeps the credentials in a "
+                             "directory there")
+    try:
+        names = sorted(os.listdir(base))
     except OSError as exc:
         raise WorkspaceError(f"cannot read {base}: {exc.strerror}") from None
     for name in names:
         path = base / name
         try:
             st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                raise WorkspaceError(f"{path} is a symlink; kopsgen reads credentials only "
+                                     "from regular files and never follows a link: replace "
+                                     "it with the file itself, or move it away")
             if stat.S_ISREG(st.st_mode):
                 out[name] = path.read_bytes()
         except OSError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import fcntl
 import functools
 import hashlib
@@ -266,10 +267,13 @@ def _damaged(path: Path, why: str) -> WorkspaceError:
 def _read_manifest(root: Path) -> tuple[Manifest, bytes | None]:
     path = root / MANIFEST
     try:
-        raw = path.read_bytes()
+        raw = _read_nofollow(path)
     except FileNotFoundError:
         return _EMPTY_MANIFEST, None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise WorkspaceError(f"{path} is a symlink; kopsgen reads and writes its own "
+                                 "manifest only: move the link away and render again") from exc
         raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         doc = json.loads(raw)
@@ -298,6 +302,37 @@ def _read_manifest(root: Path) -> tuple[Manifest, bytes | None]:
         if _path_problem(d):
             raise _damaged(path, f"bad directory {d!r}")
     return Manifest(files, frozenset(dirs_doc)), raw
+
+
+def _read_nofollow(path: Path) -> bytes:
+    """The bytes of ``path``; OSError(ELOOP) when it is a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _symlinked(path: Path, what: str) -> WorkspaceError:
+    return WorkspaceError(
+        f"{path} is a symlink; kopsgen writes {what} only into a directory of the cluster "
+        "directory itself and never follows a link out of it: replace the link with a "
+        "directory (or move it away) and render again"
+    )
+
+
+def check_state_dir(root: Path) -> None:
+    """Refuse a ``.kopsgen`` that is a symlink or not a directory (a missing one is fine)."""
+    path = Path(root) / STATE_DIR
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from exc
+    if stat.S_ISLNK(st.st_mode):
+        raise _symlinked(path, "its manifest and lock")
+    if not stat.S_ISDIR(st.st_mode):
+        raise WorkspaceError(f"{path} is a file, but kopsgen keeps its manifest and lock in a "
+                             "directory there")
 
 
 def _entry(f: GeneratedFile) -> ManifestEntry:
@@ -334,7 +369,9 @@ def _dir_state(root: Path, rel: str, cache: dict[str, int | None]) -> int | None
     """Mode of directory ``rel`` (None when missing); a non-directory there is an error."""
     if rel not in cache:
         try:
-            st = os.stat(root / rel)  # follows symlinks: a symlinked directory is fine
+            # Not followed: a symlinked credentials/ would put the private keys (and its
+            # chmod) outside the workspace, a symlinked terraform/ the stack.
+            st = os.lstat(root / rel)
         except FileNotFoundError:
             cache[rel] = None
         except NotADirectoryError:
@@ -342,6 +379,8 @@ def _dir_state(root: Path, rel: str, cache: dict[str, int | None]) -> int | None
         except OSError as exc:
             raise WorkspaceError(f"cannot read {root / rel}: {exc.strerror}") from exc
         else:
+            if stat.S_ISLNK(st.st_mode):
+                raise _symlinked(root / rel, "generated files")
             if not stat.S_ISDIR(st.st_mode):
                 raise WorkspaceError(f"{root / rel} is a file, but kopsgen needs a directory there")
             cache[rel] = stat.S_IMODE(st.st_mode)
@@ -382,6 +421,7 @@ def plan_workspace(root: Path, files: FileMap, scope: tuple[str, ...] | None = N
     wanted = normalise_files(files)
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} is not a directory")
+    check_state_dir(root)
     old, old_raw = _read_manifest(root)
 
     dir_cache: dict[str, int | None] = {}
@@ -418,6 +458,8 @@ def plan_workspace(root: Path, files: FileMap, scope: tuple[str, ...] | None = N
         if not _in_scope(path, scope):
             carried[path] = e
             continue
+        for d in _parents(path):
+            _dir_state(root, d, dir_cache)  # a removal never reaches through a link
         try:
             st = os.lstat(root / path)
         except (FileNotFoundError, NotADirectoryError):
@@ -437,10 +479,12 @@ def plan_workspace(root: Path, files: FileMap, scope: tuple[str, ...] | None = N
     needed = {d for p in [*wanted, *kept, *carried] for d in _parents(p)}
     create = sorted(d for d in needed if _dir_state(root, d, dir_cache) is None)
     create.sort(key=lambda d: d.count("/"))
+    # Only directories kopsgen created get their mode set; one the user made stays theirs.
     dir_modes = sorted(
         (d, _dir_mode(d))
         for d in needed
-        if dir_cache.get(d) is not None and _is_credentials(d) and dir_cache[d] != _dir_mode(d)
+        if dir_cache.get(d) is not None and _is_credentials(d) and d in old.dirs
+        and dir_cache[d] != _dir_mode(d)
     )
     owned = (old.dirs & needed) | set(create)
     remove_dirs = sorted(old.dirs - needed, key=lambda d: (-d.count("/"), d))
@@ -591,6 +635,34 @@ def _parallel(fn: Callable[[Any], None], items: list) -> None:
             pass
 
 
+def _chmod_dir(path: Path, mode: int) -> None:
+    """chmod the directory ``path`` itself: a symlink put there since the plan fails."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            raise _symlinked(path, "generated files") from exc
+        raise
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _make_dir(path: Path, mode: int, *, chmod: bool = True) -> None:
+    """Create directory ``path`` (its parent exists and was checked) and set its mode; one
+    that appeared meanwhile must be a real directory, never a link."""
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        if os.path.islink(path):
+            raise _symlinked(path, "generated files") from None
+        if not chmod:
+            return
+    if chmod:
+        _chmod_dir(path, mode)
+
+
 def apply_plan(plan: WorkspacePlan) -> WriteReport:
     """Carry out ``plan``. The caller holds :func:`workspace_lock` (see write_workspace).
 
@@ -611,7 +683,7 @@ def apply_plan(plan: WorkspacePlan) -> WriteReport:
 
     try:
         root.mkdir(parents=True, exist_ok=True)
-        (root / STATE_DIR).mkdir(mode=DIR_MODE, exist_ok=True)
+        _make_dir(root / STATE_DIR, DIR_MODE, chmod=False)
         for rel in plan.stale_temps:
             (root / rel).unlink(missing_ok=True)
         if plan.interim_manifest is not None:
@@ -619,10 +691,9 @@ def apply_plan(plan: WorkspacePlan) -> WriteReport:
             # looks for leftovers only where the manifest says kopsgen writes.
             put_manifest(plan.interim_manifest.to_bytes())
         for rel in plan.create_dirs:
-            (root / rel).mkdir(exist_ok=True)
-            os.chmod(root / rel, _dir_mode(rel))
+            _make_dir(root / rel, _dir_mode(rel))
         for rel, mode in plan.dir_modes:
-            os.chmod(root / rel, mode)
+            _chmod_dir(root / rel, mode)
         for e in plan.entries:
             if e.file is not None and e.content_changes:
                 target = root / e.path
@@ -677,10 +748,15 @@ def workspace_lock(
     """
     root = Path(root)
     lock_path = root / LOCK
+    check_state_dir(root)
     try:
-        (root / STATE_DIR).mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        root.mkdir(parents=True, exist_ok=True)
+        _make_dir(root / STATE_DIR, DIR_MODE, chmod=False)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise WorkspaceError(f"{lock_path} is a symlink; kopsgen will not lock through "
+                                 "it: move it away and render again") from exc
         raise WorkspaceError(f"cannot create lock {lock_path}: {exc.strerror}") from exc
     try:
         deadline = time.monotonic() + timeout
@@ -730,6 +806,7 @@ def write_workspace(
     """
     root = Path(root)
     wanted = normalise_files(files)
+    check_state_dir(root)
     state_exists = (root / STATE_DIR).is_dir()
     if not wanted and not (root / MANIFEST).exists():
         return WriteReport(root, ())
@@ -824,6 +901,7 @@ __all__ = [
     "WorkspacePlan",
     "WriteReport",
     "apply_plan",
+    "check_state_dir",
     "check_workspace",
     "normalise_files",
     "notify_stderr",

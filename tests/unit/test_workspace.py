@@ -122,6 +122,33 @@ def test_wrong_mode_is_fixed_without_rewriting(tmp_path):
     assert key.stat().st_mtime_ns == before
 
 
+def test_only_directories_kopsgen_created_get_their_mode_set(tmp_path):
+    """A credentials/ the user made stays as they made it (its keys are 0600 anyway); one
+    kopsgen made is kept at 0700."""
+    (tmp_path / "credentials").mkdir()
+    os.chmod(tmp_path / "credentials", 0o750)
+    write_workspace(tmp_path, base_files())
+    assert mode(tmp_path / "credentials") == 0o750
+    assert mode(tmp_path / "credentials/ca-key.pem") == 0o600
+    assert check_workspace(tmp_path, base_files()).up_to_date
+    # terraform/ and the others, which kopsgen did create, are its own.
+    assert json.loads((tmp_path / ".kopsgen/manifest.json").read_text())["dirs"] == [
+        "terraform", "terraform/modules", "terraform/modules/dns", "userdata"]
+
+
+def test_a_symlinked_directory_is_refused_and_its_target_untouched(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o755)
+    os.chmod(target, 0o755)
+    root = tmp_path / "cluster"
+    root.mkdir()
+    (root / "credentials").symlink_to(target)
+    with pytest.raises(WorkspaceError, match=r"cluster/credentials is a symlink"):
+        write_workspace(root, base_files())
+    assert mode(target) == 0o755 and not list(target.iterdir())
+    assert sorted(p.name for p in root.iterdir()) == ["credentials"]
+
+
 def test_user_files_are_never_touched_or_removed(tmp_path):
     (tmp_path / "cluster.yaml").write_text("clusterName: demo\n")
     (tmp_path / "terraform").mkdir()
