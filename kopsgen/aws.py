@@ -21,7 +21,8 @@ from kopsgen.errors import AwsCheckError, Problem, one_line
 from kopsgen.spec import rules
 from kopsgen.spec.model import Spec
 
-__all__ = ["AwsClients", "make_session", "preflight", "tagged_resources"]
+__all__ = ["AwsClients", "asking", "failure", "is_aws_error", "make_session", "preflight",
+           "tagged_resources"]
 
 #: Short timeouts and one retry: a pre-flight that hangs for minutes is worse than one that
 #: says the endpoint is unreachable.
@@ -135,6 +136,58 @@ def _client_error() -> type[Exception]:
     return ClientError
 
 
+#: Error codes with which AWS refuses the credentials themselves (not a permission).
+CREDENTIAL_ERROR_CODES = frozenset({
+    "AuthFailure", "ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId",
+    "InvalidClientTokenId", "InvalidToken", "RequestExpired", "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+})
+CREDENTIALS_HINT = ("configure AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run "
+                    "`aws sso login`")
+NETWORK_HINT = "check the network, proxy settings and AWS_ENDPOINT_URL"
+
+
+def _hint(exc: Exception) -> str | None:
+    """What to do about ``exc``, when it is the credentials or the network."""
+    from botocore.exceptions import (
+        CredentialRetrievalError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+
+    if _unreachable(exc):
+        return NETWORK_HINT
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | ProfileNotFound |
+                  CredentialRetrievalError) or _error_code(exc) in CREDENTIAL_ERROR_CODES:
+        return CREDENTIALS_HINT
+    return None
+
+
+def is_aws_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error botocore raised (without importing it when no AWS call
+    was made: then it cannot be one)."""
+    import sys
+
+    return "botocore.exceptions" in sys.modules and isinstance(exc, _botocore_errors())
+
+
+def failure(what: str, exc: Exception) -> AwsCheckError:
+    """A failed AWS call as one line: ``cannot <what>: <AWS's answer> (<what to do>)``."""
+    hint = _hint(exc)
+    return AwsCheckError(one_line(f"cannot {what}: {_explain(exc)}"
+                                  + (f" ({hint})" if hint else "")))
+
+
+@contextmanager
+def asking(what: str) -> Iterator[None]:
+    """Turn any botocore error inside the block into :func:`failure` (exit 5)."""
+    try:
+        yield
+    except _botocore_errors() as exc:
+        raise failure(what, exc) from None
+
+
 def _region_of_arn(arn: str) -> str:
     parts = arn.split(":")
     return parts[3] if len(parts) > 3 else ""
@@ -175,9 +228,7 @@ class _Preflight:
         try:
             ident = self.aws.client("sts").get_caller_identity()
         except _botocore_errors() as exc:
-            hint = ("check the network, proxy settings and AWS_ENDPOINT_URL" if _unreachable(exc) else
-                    "configure AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run "
-                    "`aws sso login`")
+            hint = NETWORK_HINT if _unreachable(exc) else CREDENTIALS_HINT
             self.add("", f"AWS credentials: {_explain(exc)} ({hint}); no other AWS check was run")
             return False
         account = ident.get("Account", "")
@@ -520,11 +571,8 @@ def tagged_resources(clients: AwsClients, cluster_name: str) -> list[str]:
     AWS cannot be asked: "nothing left" must never mean "could not look".
     """
     tag = f"kubernetes.io/cluster/{cluster_name}"
-    try:
+    with asking(f"list resources tagged {tag} in {clients.region}"):
         return _tagged_resources(clients, tag)
-    except _botocore_errors() as exc:
-        raise AwsCheckError(f"cannot list resources tagged {tag} in {clients.region}: "
-                            f"{_explain(exc)}") from None
 
 
 def _tagged_resources(aws: AwsClients, tag: str) -> list[str]:

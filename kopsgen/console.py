@@ -39,9 +39,22 @@ def print_problems(err: SpecError | None, warnings: list) -> None:
             echo(styled(line, "red", sys.stderr), err=True)
 
 
+def _aws_error(exc: BaseException) -> bool:
+    if "botocore.exceptions" not in sys.modules:  # no AWS call was made
+        return False
+    from kopsgen.aws import is_aws_error
+
+    return is_aws_error(exc)
+
+
 def failure_code(exc: BaseException, *, debug: bool = False) -> int:
     """Say what went wrong in as few lines as it takes and return its exit code; a bug
     (any other exception) is one line, its traceback only with ``debug``."""
+    if not isinstance(exc, KopsgenError) and _aws_error(exc):
+        # An AWS call nobody wrapped: still the AWS error it is, in one line (exit 5).
+        from kopsgen.aws import failure
+
+        exc = failure("talk to AWS", exc)
     if isinstance(exc, SpecError):
         print_problems(exc, exc.warnings)
         return exc.exit_code

@@ -241,7 +241,10 @@ def push_credentials(session: Session, *, outputs: dict | None = None) -> list[s
     missing = sorted({f for fs in ROLE_FILES.values() for f in fs} - set(files))
     if missing:
         raise WorkspaceError(f"credentials/ lacks {', '.join(missing)}; run `kopsgen render`")
-    s3 = session.clients().client("s3")
+    from kopsgen.aws import _botocore_errors, _error_code, asking, failure
+
+    with asking(f"upload the credentials to s3://{bucket}/{prefix}"):
+        s3 = session.clients().client("s3")
     uploaded = []
     for role, names in sorted(ROLE_FILES.items()):
         for name in names:
@@ -250,16 +253,18 @@ def push_credentials(session: Session, *, outputs: dict | None = None) -> list[s
             key = f"{prefix}/credentials/{role}/{name}" if prefix else f"credentials/{role}/{name}"
             try:
                 head = s3.head_object(Bucket=bucket, Key=key)
+            except _botocore_errors() as exc:
+                # 404 means "upload it"; anything else is an answer we cannot go on with.
+                if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                    raise failure(f"read s3://{bucket}/{key}", exc) from None
+            else:
                 # S3 lower-cases metadata keys; not every S3-compatible endpoint does.
                 meta = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
                 if meta.get("sha256") == digest:
                     continue
-            except Exception as exc:  # noqa: BLE001 - 404 means "upload it"
-                if getattr(exc, "response", {}).get("Error", {}).get("Code") not in (
-                        "404", "NoSuchKey", "NotFound"):
-                    raise AwsCheckError(f"cannot read s3://{bucket}/{key}: {exc}") from None
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms",
-                          SSEKMSKeyId=key_arn, Metadata={"sha256": digest})
+            with asking(f"upload s3://{bucket}/{key}"):
+                s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms",
+                              SSEKMSKeyId=key_arn, Metadata={"sha256": digest})
             uploaded.append(f"s3://{bucket}/{key}")
     return uploaded
 
@@ -434,12 +439,19 @@ def expected_nodes(session: Session, outputs: dict) -> dict[str, int]:
     want.update({p.name: p.scaling.desired for p in session.spec.node_pools})
     asgs = outputs.get("autoscaling_group_names") or {}
     if asgs:
-        client = session.clients().client("autoscaling")
-        found = client.describe_auto_scaling_groups(
-            AutoScalingGroupNames=sorted(asgs.values()))["AutoScalingGroups"]
+        found = _auto_scaling_groups(session, asgs)
         by_name = {g["AutoScalingGroupName"]: g["DesiredCapacity"] for g in found}
         want.update({label: by_name[name] for label, name in asgs.items() if name in by_name})
     return want
+
+
+def _auto_scaling_groups(session: Session, asgs: dict[str, str]) -> list[dict]:
+    from kopsgen.aws import asking
+
+    with asking(f"read the Auto Scaling groups of cluster {session.spec.cluster_name}"):
+        client = session.clients().client("autoscaling")
+        return client.describe_auto_scaling_groups(
+            AutoScalingGroupNames=sorted(asgs.values()))["AutoScalingGroups"]
 
 
 def wait_until_ready(session: Session, timeout: float, expected: dict[str, int], *,
@@ -478,9 +490,7 @@ def live_status(session: Session, outputs: dict) -> dict:
     asgs = outputs.get("autoscaling_group_names") or {}
     groups = {}
     if asgs:
-        client = session.clients().client("autoscaling")
-        found = client.describe_auto_scaling_groups(
-            AutoScalingGroupNames=sorted(asgs.values()))["AutoScalingGroups"]
+        found = _auto_scaling_groups(session, asgs)
         by_name = {g["AutoScalingGroupName"]: g for g in found}
         for label, name in sorted(asgs.items()):
             g = by_name.get(name)
@@ -601,12 +611,10 @@ def adopt_kept_etcd_data(session: Session) -> list[str]:
 
 def _asking_aws(what: str, call):
     """``call()``, with a failed AWS call as one line naming ``what`` was asked."""
-    from kopsgen.aws import _botocore_errors, _explain
+    from kopsgen.aws import asking
 
-    try:
+    with asking(f"look for {what}"):
         return call()
-    except _botocore_errors() as exc:
-        raise AwsCheckError(f"cannot look for {what}: {_explain(exc)}") from None
 
 
 def kept_etcd_data_notes(session: Session) -> list[str]:
@@ -664,18 +672,24 @@ def delete_leaving_volumes(session: Session, leaving: list[tuple[str, str]]) -> 
     must never rejoin: their member ids were removed from the cluster)."""
     if not leaving:
         return
-    ec2 = session.clients().client("ec2")
-    for _, vid in leaving:
-        ec2.delete_volume(VolumeId=vid)
+    from kopsgen.aws import asking
+
+    with asking("delete the data volumes of the etcd members that left"):
+        ec2 = session.clients().client("ec2")
+        for _, vid in leaving:
+            ec2.delete_volume(VolumeId=vid)
     session.say(f"deleted the data volume(s) of the members that left: "
                 f"{', '.join(v for _, v in leaving)}")
 
 
 def schedule_key_deletion(session: Session, key: tuple[str, str]) -> None:
-    kms = session.clients().client("kms")
+    from kopsgen.aws import asking
+
     key_id, alias = key
-    kms.delete_alias(AliasName=alias)
-    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    with asking(f"schedule the deletion of the KMS key {alias} ({key_id})"):
+        kms = session.clients().client("kms")
+        kms.delete_alias(AliasName=alias)
+        kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
 
 
 def destroy_cluster(session: Session, *, delete_etcd_data: bool,
@@ -687,9 +701,12 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
     :class:`KopsgenError` (LEFTOVERS) when something tagged with the cluster remains."""
     from collections import Counter
 
-    from kopsgen.aws import tagged_resources
+    from kopsgen.aws import asking, tagged_resources
 
     spec = session.spec
+    # Before anything is asked or destroyed: terraform would fail half-way without them.
+    with asking("use the AWS credentials (nothing was destroyed)"):
+        session.clients().client("sts").get_caller_identity()
     addresses = session.tf.state_list()
     key_in_state = [a for a in KEY_ADDRESSES if a in addresses]
     if not addresses:
@@ -723,17 +740,19 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
             session.tf.destroy()
         finally:
             session.tf.out = None
-    data_volumes = etcd_data_volumes_in_aws(session)
-    key = kept_cluster_key(session)
+    data_volumes = _asking_aws("the kept etcd data volumes",
+                               lambda: etcd_data_volumes_in_aws(session))
+    key = _asking_aws("the cluster's kept KMS key", lambda: kept_cluster_key(session))
     if delete_etcd_data and (data_volumes or key) and not addresses:
         # Kept by an earlier destroy: deleting them is as final as a destroy.
         what = ", ".join(data_volumes + ([key[1]] if key else []))
         echo(f"The kept etcd data of cluster {spec.cluster_name} will be DELETED: {what}")
         confirm(f"Type the cluster name ({spec.cluster_name}) to delete it")
     if delete_etcd_data:
-        ec2 = session.clients().client("ec2")
-        for vid in data_volumes:
-            ec2.delete_volume(VolumeId=vid)
+        with asking("delete the etcd data volumes"):
+            ec2 = session.clients().client("ec2")
+            for vid in data_volumes:
+                ec2.delete_volume(VolumeId=vid)
         if data_volumes:
             session.say(f"deleted {len(data_volumes)} etcd data volume(s): "
                         f"{', '.join(data_volumes)}")
