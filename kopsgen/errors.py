@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line (typer/click also uses 2)
     INVALID_SPEC = 3  # cluster.yaml does not load or validate
     TERRAFORM_FAILED = 4  # terraform exited non-zero
-    AWS_CHECK_FAILED = 5  # pre-flight checks against AWS failed
+    AWS_CHECK_FAILED = 5  # pre-flight checks against AWS failed, or an AWS call did
     WORKSPACE = 6  # the cluster directory cannot be read or written (exists, locked, ...)
     LEFTOVERS = 7  # destroy finished but resources tagged with the cluster remain
     NOT_READY = 8  # up: the cluster was created but did not become ready within --timeout
