@@ -243,7 +243,11 @@ kms:DescribeKey
 OMITTED = {
     # Volumes are the EBS CSI driver's (its own policy); the CCM runs no volume controller.
     "ec2:CreateVolume": "ebs-csi", "ec2:AttachVolume": "ebs-csi",
-    "ec2:DeleteVolume": "ebs-csi", "ec2:DetachVolume": "ebs-csi",
+    "ec2:DeleteVolume": "ebs-csi", "ec2:DetachVolume": "ebs-csi", "ec2:ModifyVolume": "ebs-csi",
+    # Only the route controller uses these (aws_routes.go: routes, and source/destination
+    # checks through ModifyInstanceAttribute); kopsgen runs it with --configure-cloud-routes=false.
+    "ec2:CreateRoute": "routes", "ec2:DeleteRoute": "routes",
+    "ec2:ModifyInstanceAttribute": "routes",
 }
 
 
