@@ -435,11 +435,10 @@ class _Preflight:
         fld = "s3URI"
         if s3_uri_override:
             fld = "--s3-uri"
-            m = rules.S3_URI_RE.match(s3_uri_override)
-            if not m:
-                self.add(fld, f"{s3_uri_override!r} is not an S3 URI (s3://bucket or s3://bucket/prefix)")
+            bucket, _, why = rules.parse_s3_uri(s3_uri_override)
+            if why:
+                self.add(fld, why)
                 return
-            bucket = m["bucket"]
         elif self.spec.s3 is not None:
             bucket = self.spec.s3.bucket
         else:

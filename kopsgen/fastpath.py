@@ -277,8 +277,12 @@ def try_render(args: list[str]) -> int | None:
         valid_until = entry["valid_until"]
         if valid_until is not None and time.time() >= valid_until:
             return None
-        with open(os.path.join(root, "cluster.yaml"), "rb") as fh:
-            source_digest = hashlib.sha256(fh.read()).hexdigest()
+        from kopsgen.safeio import read_limited
+
+        # A FIFO or device must not hang or flood the fast path either (the full path
+        # then says what is wrong); 1_000_000 is kopsgen.spec.MAX_BYTES.
+        source = read_limited(os.path.join(root, "cluster.yaml"), 1_000_000)
+        source_digest = hashlib.sha256(source).hexdigest()
         if entry["key"] != render_key(part, _display_name(root), source_digest):
             return None
         return _answer_locked(root, entry, check)

@@ -37,12 +37,10 @@ def parse_s3_uri(uri: str | None) -> S3Location | None:
         return None
     from kopsgen.spec import rules
 
-    m = rules.S3_URI_RE.match(uri)
-    why = None if m else f"{uri!r} is not an S3 URI (s3://bucket or s3://bucket/prefix)"
-    why = why or rules.check_bucket(m["bucket"])
+    bucket, prefix, why = rules.parse_s3_uri(uri)
     if why:
         raise UsageError(f"--s3-uri: {why}")
-    return S3Location(bucket=m["bucket"], prefix=(m["prefix"] or "").strip("/"))
+    return S3Location(bucket=bucket, prefix=prefix)
 
 
 @dataclass

@@ -9,12 +9,18 @@ ends the group.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Union
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
+#: Identifiers HCL reads as something else where an object key stands: ``{ null = 1 }`` is
+#: a null key, ``{ for = 1 }`` starts a for expression.
+_KEYWORDS = frozenset({"null", "true", "false", "for", "in", "if", "else", "endif", "endfor"})
+#: Characters written as they are inside a quoted string: printable ASCII but " and \.
+_NEEDS_ESCAPE = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 @dataclass(frozen=True)
@@ -66,15 +72,30 @@ class Block:
         return self
 
 
+def _escape(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if ch.isprintable():
+        return ch  # printable non-ASCII (é, 中) is written as it is
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        raise ValueError(f"a lone surrogate ({ch!r}) cannot be written to HCL")
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def quote(text: str) -> str:
-    """A Terraform string literal: JSON escaping, plus ${ and %{ escaped as $${ and %%{."""
-    out = json.dumps(text, ensure_ascii=False)
-    return out.replace("${", "$${").replace("%{", "%%{")
+    """A Terraform string literal. HCL knows only the escapes \\n \\r \\t \\" \\\\ \\uNNNN and
+    \\UNNNNNNNN (not JSON's \\b or \\f): every other control or invisible character is
+    written as \\u; ``${`` and ``%{`` (template interpolation and directives) as ``$${``
+    and ``%%{``."""
+    out = _NEEDS_ESCAPE.sub(_escape, text)
+    return '"' + out.replace("${", "$${").replace("%{", "%%{") + '"'
 
 
 def key(name: str) -> str:
-    """An object key: bare when it is an identifier, quoted otherwise."""
-    return name if _IDENT.match(name) else quote(name)
+    """An object key: bare when it is a plain identifier, quoted otherwise."""
+    return name if _IDENT.fullmatch(name) and name not in _KEYWORDS else quote(name)
 
 
 def _scalar(value: Value) -> str | None:
@@ -84,6 +105,8 @@ def _scalar(value: Value) -> str | None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} cannot be written as an HCL number")
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):

@@ -290,7 +290,7 @@ def _outputs(spec: Spec, s3: S3Location | None) -> str:
                spec.kms_key_arn or Raw("module.cluster_key.key_arn")),
         output("assets_location", "Where the cluster's credentials and cloud-configs live.",
                f"s3://{s3.bucket}/{prefix}" if s3 else
-               Raw(f'"s3://${{module.assets_bucket.name}}/{prefix}"')),
+               Raw('"s3://${module.assets_bucket.name}' + hcl.quote(f"/{prefix}")[1:])),
     ]
     return hcl.document([Comment(HEADER), Blank(), *blocks])
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kopsgen.errors import Problem, SpecError, WorkspaceError
+from kopsgen.safeio import NotRegularFile, TooLarge, read_limited
 from kopsgen.spec.build import build_spec
 from kopsgen.spec.model import Spec
 from kopsgen.spec.yamlload import load_yaml
@@ -38,21 +39,26 @@ def load_spec_text(text: str, filename: str = "cluster.yaml") -> Loaded:
 
 
 def load_spec(path: Path) -> Loaded:
-    """Read and validate the cluster.yaml at ``path``."""
+    """Read and validate the cluster.yaml at ``path``.
+
+    Only a regular file (or a symlink to one) of at most :data:`MAX_BYTES` is read: a FIFO,
+    a device or a directory is refused at once, without blocking or reading it."""
+    name = path.name if path.parent == Path(".") else str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path, MAX_BYTES)
     except FileNotFoundError:
         raise SpecError([Problem(0, 0, "", f"{path} not found; run `kopsgen init` to create it "
                                  "(or pass -C DIR)", file=str(path))]) from None
-    except IsADirectoryError:
-        raise SpecError([Problem(0, 0, "", "is a directory, not a file",
-                                 file=str(path))]) from None
+    except NotRegularFile as exc:
+        raise SpecError([Problem(0, 0, "", f"is {exc.kind}, not a regular file",
+                                 file=name)]) from None
+    except TooLarge as exc:
+        raise SpecError([Problem(0, 0, "", f"is more than {MAX_BYTES} bytes (a cluster.yaml is "
+                                 "a few KB)" if exc.size <= exc.limit + 1 else
+                                 f"is {exc.size} bytes; a cluster.yaml is at most {MAX_BYTES}",
+                                 file=name)]) from None
     except OSError as exc:
-        raise WorkspaceError(f"{path}: cannot read: {exc.strerror}") from None
-    name = path.name if path.parent == Path(".") else str(path)
-    if len(raw) > MAX_BYTES:
-        raise SpecError([Problem(0, 0, "", f"is {len(raw)} bytes; a cluster.yaml is at most "
-                                 f"{MAX_BYTES}", file=name)])
+        raise WorkspaceError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -343,9 +343,9 @@ class _Builder:
         if not name:
             self.err(("clusterName",), "is required (e.g. clusterName: k8s)")
             return "invalid"
-        if not rules.CLUSTER_NAME_RE.match(name) or name.endswith("-"):
-            self.err(("clusterName",), f"{name!r} must start with a letter and contain only "
-                     "letters, digits and hyphens (not ending with one)")
+        if not rules.CLUSTER_NAME_RE.fullmatch(name) or name.endswith("-"):
+            self.err(("clusterName",), f"{name!r} must start with a letter and contain "
+                     "only lowercase letters, digits and hyphens (not ending with one)")
         elif len(name) > rules.CLUSTER_NAME_MAX:
             self.err(("clusterName",), f"{name!r} is {len(name)} characters; at most "
                      f"{rules.CLUSTER_NAME_MAX} so that derived AWS names (load balancer and "
@@ -368,7 +368,7 @@ class _Builder:
         if not region:
             self.err(("region",), "is required (e.g. region: us-east-1)")
             return "invalid"
-        if not rules.REGION_RE.match(region):
+        if not rules.REGION_RE.fullmatch(region):
             self.err(("region",), f"{region!r} is not an AWS region name (e.g. us-east-1)")
         return region
 
@@ -376,8 +376,10 @@ class _Builder:
         if not zone:
             self.err(path, "is required (e.g. availabilityZone: us-east-1a)")
             return "invalid"
-        if not zone.startswith(region) or len(zone) != len(region) + 1 or not zone[-1].isalpha():
-            if rules.REGION_RE.match(zone[:-1] or "x") and zone[-1:].isalpha():
+        if (not zone.startswith(region) or len(zone) != len(region) + 1
+                or zone[-1] not in "abcdefghijklmnopqrstuvwxyz"):
+            if rules.REGION_RE.fullmatch(zone[:-1] or "x") and zone[-1:].isascii() \
+                    and zone[-1:].isalpha():
                 self.err(path, f"zone {zone!r} is not in region {region!r}")
             else:
                 self.err(path, f"{zone!r} is not an availability zone of {region!r} "
@@ -387,7 +389,7 @@ class _Builder:
     def instance_type(self, path: Path, value: str | None, role: str) -> str:
         if value is None:
             return DEFAULT_INSTANCE_TYPE
-        if not rules.INSTANCE_TYPE_RE.match(value):
+        if not rules.INSTANCE_TYPE_RE.fullmatch(value):
             self.err(path, f"{value!r} is not an EC2 instance type (e.g. t3.medium)")
             return value
         family = rules.instance_family(value)
@@ -473,6 +475,26 @@ class _Builder:
             self.err(where("iops"), f"cannot be set for {type_} volumes (only io1, io2, gp3)")
         return Volume(size=size, type=type_, iops=iops, encrypted=encrypted is not False)
 
+    def shadowed_volume_keys(self) -> None:
+        """Flat volume keys another spelling overrides everywhere (workerRootVolumeType when
+        every pool sets its own, controllerRootVolumeSize beside controller.rootVolume) are
+        never resolved into a volume; still, a value validate accepts must be one AWS
+        takes, so each is checked on its own."""
+        r = self.raw
+        top_size = max(high for _, high in rules.VOLUME_SIZE.values())
+        for stem in ("controllerRootVolume", "etcdRootVolume", "etcdDataVolume",
+                     "workerRootVolume"):
+            type_ = getattr(r, f"{stem}Type")
+            size = getattr(r, f"{stem}Size")
+            iops = getattr(r, f"{stem}IOPS")
+            if type_ is not None and type_ not in rules.ROOT_VOLUME_TYPES:
+                self.err((f"{stem}Type",), f"unknown EBS volume type {type_!r}; use one of "
+                         + ", ".join(rules.ROOT_VOLUME_TYPES))
+            if size is not None and not 1 <= size <= top_size:
+                self.err((f"{stem}Size",), f"{size} GiB is outside 1-{top_size} GiB")
+            if iops is not None and not 0 <= iops <= 256000:
+                self.err((f"{stem}IOPS",), f"{iops} is outside 0-256000 IOPS")
+
     @staticmethod
     def _flat(model: Any, stem: str, prefix: Path = ()) -> tuple | None:
         """kube-aws's flat volume keys <stem>Size/Type/IOPS as (value, path) pairs."""
@@ -482,7 +504,7 @@ class _Builder:
 
     def ids(self, path: Path, values: list[str] | None, pattern, what: str) -> tuple[str, ...]:
         for i, value in enumerate(values or []):
-            if not pattern.match(value):
+            if not pattern.fullmatch(value):
                 self.err(path + (i,), f"{value!r} is not {what}")
         return tuple(values or [])
 
@@ -507,6 +529,20 @@ class _Builder:
         if count is not None and count < (1 if role != "pool" else 0):
             self.err(count_path, f"must be at least {1 if role != 'pool' else 0} (got {count})")
             count = default
+        too_many = f"is more than the {rules.NODES_MAX} nodes a Kubernetes cluster supports"
+        if count is not None and count > rules.NODES_MAX:
+            self.err(count_path, f"{count} {too_many}")
+            count = default
+        for key, value in (("minSize", min_size), ("maxSize", max_size),
+                           ("rollingUpdateMinInstancesInService", min_in)):
+            if value is not None and value > rules.NODES_MAX:
+                self.err(path + ("autoScalingGroup", key), f"{value} {too_many}")
+                if key == "minSize":
+                    min_size = None if max_size is None else min(max_size, rules.NODES_MAX)
+                elif key == "maxSize":
+                    max_size = rules.NODES_MAX
+                else:
+                    min_in = None
         if min_size is None and max_size is None:
             n = default if count is None else count
             min_size = max_size = n
@@ -546,7 +582,7 @@ class _Builder:
         if value is None or value == "":
             return None
         text = value if isinstance(value, str) else repr(value)
-        if isinstance(value, bool) or not rules.SPOT_PRICE_RE.match(text.strip()):
+        if isinstance(value, bool) or not rules.SPOT_PRICE_RE.fullmatch(text):
             self.err(path, f"{value!r} is not a price: write a positive decimal in USD per "
                      'hour, e.g. "0.05"')
             return None
@@ -557,6 +593,10 @@ class _Builder:
             return None
         if price <= 0:
             self.err(path, f"must be greater than 0 (got {value!r}); omit it for on-demand")
+            return None
+        if price > rules.SPOT_PRICE_MAX:
+            self.err(path, f"{value!r} USD per hour is more than any instance costs (at most "
+                     f"{rules.SPOT_PRICE_MAX})")
             return None
         return str(price.normalize()) if price == price.to_integral() else text.strip()
 
@@ -588,7 +628,7 @@ class _Builder:
                                 f" (defined: {', '.join(subnet_names) or 'none'})"))
 
         vpc_cidr = self.network(subnets)
-        service_cidr, pod_cidr, dns_ip = self.cluster_ranges(vpc_cidr, pools)
+        service_cidr, pod_cidr, dns_ip = self.cluster_ranges(vpc_cidr, pools, controller)
         kms = self.kms(region)
         hosted_zone = self.route53()
         s3 = self.s3()
@@ -602,8 +642,13 @@ class _Builder:
             self.warn(("apiAccessAllowedSourceCIDRs",), "is empty: nobody can reach the "
                       "Kubernetes API through the load balancer")
         self.ssh(ssh_cidrs)
-        if r.amiId is not None and not rules.AMI_RE.match(r.amiId):
+        self.shadowed_volume_keys()
+        if r.amiId is not None and not rules.AMI_RE.fullmatch(r.amiId):
             self.err(("amiId",), f"{r.amiId!r} is not an AMI ID (e.g. ami-0123456789abcdef0)")
+        if r.releaseChannel == "lts" and not r.amiId:
+            # The flatcar_ami module looks up the public stable/beta/alpha images only.
+            self.err(("releaseChannel",), "lts images are not looked up by kopsgen; set amiId "
+                     "to your Flatcar LTS AMI, or use stable, beta or alpha")
 
         if self.out.errors:
             return None
@@ -651,7 +696,7 @@ class _Builder:
         fix = f"write `kubernetesVersion: {DEFAULT_KUBERNETES_VERSION}`"
         if value is None:
             return DEFAULT_KUBERNETES_VERSION
-        m = rules.K8S_VERSION_RE.match(value)
+        m = rules.K8S_VERSION_RE.fullmatch(value)
         if not m:
             self.err(("kubernetesVersion",), f"{value!r} is not a Kubernetes version "
                      f"(vX.Y.Z, e.g. {DEFAULT_KUBERNETES_VERSION}); {fix}")
@@ -698,7 +743,7 @@ class _Builder:
         for i, s in enumerate(r.subnets):
             path = ("subnets", i)
             name = s.name if s.name is not None else f"Subnet{i}"
-            if s.name is not None and not rules.DNS_LABEL_RE.match(s.name) or len(name) > 63:
+            if s.name is not None and not rules.DNS_LABEL_RE.fullmatch(s.name) or len(name) > 63:
                 self.err(path + ("name",), f"{name!r} must be a DNS label: letters, digits "
                          "and hyphens, starting and ending with a letter or digit, at most 63")
             if name.lower() in seen:
@@ -843,10 +888,10 @@ class _Builder:
                 name = f"pool{i}"
             else:
                 name = p.name
-                if not rules.DNS_LABEL_RE.match(name) or len(name) > 40:
-                    self.err(path + ("name",), f"{name!r} must be a DNS label: letters, digits "
-                             "and hyphens, starting and ending with a letter or digit, at "
-                             "most 40 characters")
+                if not rules.POOL_NAME_RE.fullmatch(name) or len(name) > 40:
+                    self.err(path + ("name",), f"{name!r} must be a lowercase DNS label: "
+                             "lowercase letters, digits and hyphens, starting and ending with "
+                             "a letter or digit, at most 40 characters")
                 elif name.lower() in seen:
                     self.err(path + ("name",), f"duplicate node pool name {name!r} (also "
                              f"worker.nodePools[{seen[name.lower()]}])")
@@ -866,9 +911,7 @@ class _Builder:
             spot = (self.spot_price(path + ("spotPrice",), p.spotPrice)
                     if p.spotPrice is not None else default_spot)
             if spot is not None and tenancy == "dedicated":
-                self.err(path + ("spotPrice",) if p.spotPrice is not None else path + ("tenancy",),
-                         "spot instances cannot use dedicated tenancy; remove spotPrice or set "
-                         "tenancy: default")
+                self.spot_dedicated(path, name, p)
             scaling = self.scaling(path, p.count, p.autoScalingGroup, default=1, role="pool",
                                    count_path=path + ("count",))
             ca = None
@@ -877,6 +920,11 @@ class _Builder:
                 ca_max = p.clusterAutoscaler.maxSize
                 ca_min = scaling.min_size if ca_min is None else ca_min
                 ca_max = scaling.max_size if ca_max is None else ca_max
+                for key, value in (("minSize", ca_min), ("maxSize", ca_max)):
+                    if value > rules.NODES_MAX:
+                        self.err(path + ("clusterAutoscaler", key), f"{value} is more than the "
+                                 f"{rules.NODES_MAX} nodes a Kubernetes cluster supports")
+                ca_min, ca_max = min(ca_min, rules.NODES_MAX), min(ca_max, rules.NODES_MAX)
                 if ca_min < 0:
                     self.err(path + ("clusterAutoscaler", "minSize"), f"must be >= 0 (got {ca_min})")
                 if ca_max < 1:
@@ -934,6 +982,33 @@ class _Builder:
             ))
         return pools
 
+    def written(self, path: Path) -> str:
+        """``field (file:line)`` for a key as the user wrote it."""
+        line = self.out.positions.at.get(tuple(path), (0, 0))[0]
+        where = f" ({self.out.filename}:{line})" if line else ""
+        return f"`{format_path(path)}`{where}"
+
+    def spot_dedicated(self, path: Path, name: str, p: RawNodePool) -> None:
+        """Spot instances cannot be dedicated. Either half may be the pool's own key or a
+        top-level worker* default the pool inherits: the error stands at a key the user
+        wrote (the pool's own if it has one) and names the other where it is written."""
+        own_spot, own_tenancy = p.spotPrice is not None, p.tenancy is not None
+        spot = path + ("spotPrice",) if own_spot else ("workerSpotPrice",)
+        tenancy = path + ("tenancy",) if own_tenancy else ("workerTenancy",)
+        at, other = (spot, tenancy) if own_spot or not own_tenancy else (tenancy, spot)
+        if own_spot and own_tenancy:
+            self.err(at, f"spot instances cannot use dedicated tenancy ({self.written(other)});"
+                     " remove spotPrice or set tenancy: default")
+        elif own_spot or own_tenancy:
+            fix = ("remove spotPrice, or set tenancy: default in this pool" if own_spot
+                   else 'set tenancy: default, or spotPrice: "" (on-demand) in this pool')
+            self.err(at, f"spot instances cannot use dedicated tenancy: pool {name!r} inherits "
+                     f"{self.written(other)}; {fix}")
+        else:
+            self.err(at, f"spot instances cannot use dedicated tenancy: pool {name!r} inherits "
+                     f"both {self.written(spot)} and {self.written(tenancy)}; remove one of "
+                     f"them, or set spotPrice or tenancy in pool {name!r}")
+
     def network(self, subnets: list[Subnet]) -> str:
         r = self.raw
         vpc_cidr_text = r.vpcCIDR or "10.0.0.0/16"
@@ -943,16 +1018,16 @@ class _Builder:
         elif not 16 <= vpc.prefixlen <= 28:
             self.err(("vpcCIDR",), f"{vpc} must be between /16 and /28 (an AWS limit)")
             vpc = None
-        if r.vpcId is not None and not rules.VPC_RE.match(r.vpcId):
+        if r.vpcId is not None and not rules.VPC_RE.fullmatch(r.vpcId):
             self.err(("vpcId",), f"{r.vpcId!r} is not a VPC ID (vpc-...)")
         if r.internetGatewayId is not None:
-            if not rules.IGW_RE.match(r.internetGatewayId):
+            if not rules.IGW_RE.fullmatch(r.internetGatewayId):
                 self.err(("internetGatewayId",), f"{r.internetGatewayId!r} is not an internet "
                          "gateway ID (igw-...)")
             elif not r.vpcId:
                 self.err(("internetGatewayId",), "can only be used with vpcId (an existing VPC)")
         if r.routeTableId is not None:
-            if not rules.RTB_RE.match(r.routeTableId):
+            if not rules.RTB_RE.fullmatch(r.routeTableId):
                 self.err(("routeTableId",), f"{r.routeTableId!r} is not a route table ID (rtb-...)")
             elif not r.vpcId:
                 self.err(("routeTableId",), "can only be used with vpcId (an existing VPC)")
@@ -999,7 +1074,8 @@ class _Builder:
     def raw_single(self) -> bool:
         return self.raw.subnets is None
 
-    def cluster_ranges(self, vpc_cidr: str, pools: list[NodePool]) -> tuple[str, str, str]:
+    def cluster_ranges(self, vpc_cidr: str, pools: list[NodePool], controller: Controller
+                       ) -> tuple[str, str, str]:
         r = self.raw
         service_text = r.serviceCIDR or "10.3.0.0/24"
         pod_text = r.podCIDR or "10.2.0.0/16"
@@ -1032,16 +1108,16 @@ class _Builder:
                              "must not overlap")
         if pod is not None:
             capacity = 2 ** (24 - pod.prefixlen)
-            nodes = sum(p.scaling.max_size for p in pools) + (
-                self.raw.controllerCount or 0)
+            nodes = sum(p.scaling.max_size for p in pools) + controller.scaling.max_size
             if nodes > capacity:
                 self.err(("podCIDR",), f"{pod} has room for {capacity} nodes (a /24 each) but "
                          f"the pools can grow to {nodes}; use a larger range")
         try:
-            dns_ip = ipaddress.ip_address(dns_text)
+            dns_ip = ipaddress.IPv4Address(dns_text)
         except ValueError:
             self.err(("dnsServiceIP",), f"{dns_text!r} is not an IPv4 address")
             return service_text, pod_text, dns_text
+        dns_text = str(dns_ip)
         if service is not None:
             if dns_ip not in service:
                 self.err(("dnsServiceIP",), f"{dns_ip} is not inside serviceCIDR {service}")
@@ -1057,7 +1133,7 @@ class _Builder:
         arn = self.raw.kmsKeyArn
         if not arn:
             return None
-        m = rules.KMS_ARN_RE.match(arn)
+        m = rules.KMS_ARN_RE.fullmatch(arn)
         if not m:
             self.err(("kmsKeyArn",), f"{arn!r} is not a KMS key ARN "
                      "(arn:aws:kms:REGION:ACCOUNT:key/ID), or leave it \"\" to create a key")
@@ -1072,7 +1148,7 @@ class _Builder:
         zone = r.hostedZoneId or None
         if zone is not None:
             zone = zone.removeprefix("/hostedzone/")
-            if not rules.HOSTED_ZONE_RE.match(zone):
+            if not rules.HOSTED_ZONE_RE.fullmatch(zone):
                 self.err(("hostedZoneId",), f"{r.hostedZoneId!r} is not a Route53 hosted zone "
                          "ID (uppercase letters and digits, e.g. Z0123456789ABC)")
         if r.createRecordSet and zone is None:
@@ -1083,24 +1159,20 @@ class _Builder:
                       "will be created (point externalDNSName at the load balancer yourself)")
         if r.recordSetTTL is not None and r.recordSetTTL < 1:
             self.err(("recordSetTTL",), f"must be at least 1 second (got {r.recordSetTTL})")
+        elif r.recordSetTTL is not None and r.recordSetTTL > rules.RECORD_TTL_MAX:
+            self.err(("recordSetTTL",), f"must be at most {rules.RECORD_TTL_MAX} seconds "
+                     f"(Route53's limit; got {r.recordSetTTL})")
         return zone
 
     def s3(self) -> S3Location | None:
         uri = self.raw.s3URI
         if uri is None or uri == "":
             return None
-        m = rules.S3_URI_RE.match(uri)
-        if not m:
-            self.err(("s3URI",), f"{uri!r} is not an S3 URI (s3://bucket or s3://bucket/prefix)")
-            return None
-        why = rules.check_bucket(m["bucket"])
+        bucket, prefix, why = rules.parse_s3_uri(uri)
         if why:
             self.err(("s3URI",), why)
             return None
-        prefix = (m["prefix"] or "").strip("/")
-        if "//" in prefix:
-            self.err(("s3URI",), f"prefix {prefix!r} contains an empty path segment")
-        return S3Location(bucket=m["bucket"], prefix=prefix)
+        return S3Location(bucket=bucket, prefix=prefix)
 
     def assets(self) -> Assets:
         raw = self.raw.assets
@@ -1108,7 +1180,7 @@ class _Builder:
             return Assets()
         repo, registry = raw.fileRepository or None, raw.containerRegistry or None
         if repo is not None:
-            m = rules.FILE_REPOSITORY_RE.match(repo)
+            m = rules.FILE_REPOSITORY_RE.fullmatch(repo)
             if not m:
                 self.err(("assets", "fileRepository"), f"{repo!r} is not an http(s) URL of a "
                          "directory (e.g. https://mirror.example.com/files)")
@@ -1116,7 +1188,7 @@ class _Builder:
             else:
                 repo = repo.rstrip("/")
         if registry is not None:
-            if not rules.CONTAINER_REGISTRY_RE.match(registry):
+            if not rules.CONTAINER_REGISTRY_RE.fullmatch(registry):
                 self.err(("assets", "containerRegistry"), f"{registry!r} is not a registry "
                          "host with an optional path (e.g. mirror.example.com/k8s, no scheme)")
                 registry = None
@@ -1134,14 +1206,20 @@ class _Builder:
             path = ("stackTags", key)
             text = value if isinstance(value, str) else str(value).lower() if isinstance(
                 value, bool) else str(value)
-            if not key or len(key) > 128:
-                self.err(path, "tag keys must be 1-128 characters")
+            if not key or len(key) > rules.TAG_KEY_MAX:
+                self.err(path, f"tag keys must be 1-{rules.TAG_KEY_MAX} characters")
+            elif why := rules.check_tag_text(key):
+                self.err(path, f"tag key {why}")
             elif key.lower().startswith("aws:"):
                 self.err(path, "tag keys starting with aws: are reserved by AWS")
             elif key.startswith("kubernetes.io/cluster/"):
                 self.err(path, "kopsgen sets the kubernetes.io/cluster/ tag itself; remove it")
-            if len(text) > 256:
-                self.err(path, "tag values must be at most 256 characters")
+            if len(text) > rules.TAG_VALUE_MAX:
+                self.err(path, f"tag values must be at most {rules.TAG_VALUE_MAX} characters")
+            elif why := rules.check_tag_text(text):
+                self.err(path, f"tag value {why}")
+            elif text.lower().startswith("aws:"):
+                self.err(path, "tag values starting with aws: are reserved by AWS")
             out.append((key, text))
         return tuple(out)
 
@@ -1149,11 +1227,13 @@ class _Builder:
         r = self.raw
         ca = 3650 if r.tlsCADurationDays is None else r.tlsCADurationDays
         cert = 365 if r.tlsCertDurationDays is None else r.tlsCertDurationDays
-        if ca < 1:
-            self.err(("tlsCADurationDays",), f"must be at least 1 day (got {ca})")
-        if cert < 1:
-            self.err(("tlsCertDurationDays",), f"must be at least 1 day (got {cert})")
-        elif ca >= 1 and cert > ca:
+        top = rules.TLS_DAYS_MAX
+        for key, days in (("tlsCADurationDays", ca), ("tlsCertDurationDays", cert)):
+            if days < 1:
+                self.err((key,), f"must be at least 1 day (got {days})")
+            elif days > top:
+                self.err((key,), f"must be at most {top} days (100 years; got {days})")
+        if 1 <= cert <= top and 1 <= ca <= top and cert > ca:
             self.err(("tlsCertDurationDays",), f"{cert} days outlives the CA "
                      f"(tlsCADurationDays: {ca}); certificates cannot be valid longer than "
                      "their CA")
@@ -1162,13 +1242,13 @@ class _Builder:
     def ssh(self, ssh_cidrs: tuple[str, ...]) -> None:
         r = self.raw
         for i, key in enumerate(r.sshAuthorizedKeys or []):
-            if not rules.SSH_KEY_RE.match(key.strip()):
+            if not rules.SSH_KEY_RE.fullmatch(key):
                 self.err(("sshAuthorizedKeys", i), "is not an OpenSSH public key "
                          "(ssh-ed25519 AAAA... comment)")
         if r.keyName is not None:
-            if not r.keyName or len(r.keyName) > 255 or not r.keyName.isprintable():
+            if not rules.KEY_NAME_RE.fullmatch(r.keyName):
                 self.err(("keyName",), "must be the name of an EC2 key pair (1-255 printable "
-                         "characters)")
+                         "ASCII characters)")
             elif not ssh_cidrs:
                 self.warn(("keyName",), "is set but sshAccessAllowedSourceCIDRs is empty: no "
                           "one can reach the nodes over SSH")

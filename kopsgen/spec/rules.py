@@ -1,4 +1,9 @@
-"""Small, pure format rules shared by the spec builder (and unit-tested one by one)."""
+"""Small, pure format rules shared by the spec builder (and unit-tested one by one).
+
+Every pattern here is applied with ``fullmatch``: Python's ``$`` also matches before a
+final newline, so ``.match`` with ``^...$`` would let ``"k8s.example.com\n"`` through.
+The limits and character sets are explained in docs/cluster-yaml.md.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,61 @@ import difflib
 import ipaddress
 import re
 
+
+def _pattern(regex: str, flags: int = 0) -> re.Pattern[str]:
+    # ASCII: in a str pattern \d and \w also match other scripts' digits and letters.
+    return re.compile(regex, flags | re.ASCII)
+
+
 CLUSTER_NAME_MAX = 20
-CLUSTER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
-DNS_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-INSTANCE_TYPE_RE = re.compile(
+# Lowercase: the Terraform modules name S3 buckets and security groups after it and accept
+# only lowercase names.
+CLUSTER_NAME_RE = _pattern(r"^[a-z][a-z0-9-]*$")
+DNS_LABEL_RE = _pattern(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+#: Node pool names end up in Terraform module addresses and AWS resource names, where the
+#: nodepool module accepts only lowercase DNS labels.
+POOL_NAME_RE = _pattern(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+REGION_RE = _pattern(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+INSTANCE_TYPE_RE = _pattern(
     r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\."
     r"(nano|micro|small|medium|large|xlarge|\d+xlarge|metal(-\d+xl)?)$"
 )
-AMI_RE = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
-SG_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
-VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
-IGW_RE = re.compile(r"^igw-[0-9a-f]{8}([0-9a-f]{9})?$")
-RTB_RE = re.compile(r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$")
-HOSTED_ZONE_RE = re.compile(r"^[A-Z0-9]{1,32}$")
-KMS_ARN_RE = re.compile(
+AMI_RE = _pattern(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+SG_RE = _pattern(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+VPC_RE = _pattern(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
+IGW_RE = _pattern(r"^igw-[0-9a-f]{8}([0-9a-f]{9})?$")
+RTB_RE = _pattern(r"^rtb-[0-9a-f]{8}([0-9a-f]{9})?$")
+HOSTED_ZONE_RE = _pattern(r"^[A-Z0-9]{1,32}$")
+KMS_ARN_RE = _pattern(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
     r"|alias/[A-Za-z0-9/_-]+)$"
 )
-S3_URI_RE = re.compile(r"^s3://(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$")
+S3_URI_RE = _pattern(r"^s3://(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$", re.DOTALL)
+#: One segment of an S3 key prefix: a subset of AWS's "safe characters" (letters, digits,
+#: ``! - _ . * ' ( )``) without ``! * ' ( )``, which shells, IAM policy ARNs (``*`` is a
+#: wildcard there) and URLs treat specially. The Terraform modules check the same set.
+S3_PREFIX_SEGMENT_RE = _pattern(r"[A-Za-z0-9._-]+")
+#: S3 object keys are at most 1024 bytes; kopsgen appends <cluster>/credentials/<role>/<file>.
+S3_PREFIX_MAX = 512
 # assets: an http(s) URL of a directory (no query, no fragment, no spaces or quotes: it is
 # written into shell scripts); a registry host[:port] with an optional path.
-FILE_REPOSITORY_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%-]+)*/?$")
-CONTAINER_REGISTRY_RE = re.compile(
+FILE_REPOSITORY_RE = _pattern(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%-]+)*/?$")
+CONTAINER_REGISTRY_RE = _pattern(
     r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d+)?(?:/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*/?$")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-K8S_VERSION_RE = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:_coreos\.\d+)?$")
-SPOT_PRICE_RE = re.compile(r"^\d+(\.\d+)?$")
-LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-SSH_KEY_RE = re.compile(
+BUCKET_RE = _pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+K8S_VERSION_RE = _pattern(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:_coreos\.\d+)?$")
+SPOT_PRICE_RE = _pattern(r"^\d+(\.\d+)?$")
+LABEL_NAME_RE = _pattern(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_PREFIX_RE = _pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE_RE = _pattern(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+SSH_KEY_RE = _pattern(
     r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)"
-    r"@openssh\.com) [A-Za-z0-9+/=]+( .*)?$"
+    r"@openssh\.com) [A-Za-z0-9+/=]+( [\x20-\x7e]*)?$"
 )
+#: EC2 key pair names: "up to 255 ASCII characters" (CreateKeyPair); printable ones only,
+#: since the name is written into Terraform and shown in messages.
+KEY_NAME_RE = _pattern(r"^[\x20-\x7e]{1,255}$")
 
 #: Families AWS lists as previous generation: they still launch, but cost more per unit of
 #: work and are gone from newer zones.
@@ -52,6 +77,67 @@ ROOT_VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "standard")
 #: Size limits (GiB) per volume type.
 VOLUME_SIZE = {"gp3": (1, 16384), "gp2": (1, 16384), "io1": (4, 16384), "io2": (4, 65536),
                "standard": (1, 1024)}
+
+#: Route53 resource record TTL: 0 to 2147483647 seconds (ChangeResourceRecordSets, TTL
+#: "Valid Range: Minimum value of 0. Maximum value of 2147483647"); kopsgen wants >= 1.
+RECORD_TTL_MAX = 2_147_483_647
+#: Certificate validity in days. X.509 notAfter cannot be later than 9999-12-31 (RFC 5280
+#: GeneralizedTime) and Python's datetime stops there too; 100 years keeps every date a
+#: render can compute inside that range until the year 9899.
+TLS_DAYS_MAX = 36_525
+#: Nodes in one Auto Scaling group (count, minSize, maxSize, cluster-autoscaler bounds):
+#: Kubernetes supports at most 5000 nodes per cluster ("Considerations for large clusters").
+NODES_MAX = 5000
+#: Spot price: a USD-per-hour decimal; the dearest EC2 instance costs a few hundred.
+SPOT_PRICE_MAX = 10_000
+
+#: Characters AWS tag keys and values may hold across services: the Tag pattern of the
+#: tagging API, ELB, EFS, ECS ... ``[\p{L}\p{Z}\p{N}_.:/=+\-@]``. EC2 alone allows any
+#: character, but the provider's default_tags reach IAM, KMS, S3 and ELB too, so the
+#: common set applies; kopsgen takes only space separators from \p{Z} (no line or
+#: paragraph separator).
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+
+
+def check_tag_text(text: str) -> str | None:
+    """Why ``text`` cannot be an AWS tag key or value (charset only), or None."""
+    import unicodedata
+
+    for ch in text:
+        if ch in _TAG_PUNCTUATION:
+            continue
+        cat = unicodedata.category(ch)
+        if cat[0] in "LN" or cat == "Zs":
+            continue
+        return (f"contains {ch!r}; AWS tags allow letters, digits, spaces and "
+                "_ . : / = + - @ only")
+    return None
+
+
+def check_s3_prefix(prefix: str) -> str | None:
+    """Why ``prefix`` (already stripped of leading/trailing slashes) is no S3 key prefix."""
+    if len(prefix) > S3_PREFIX_MAX:
+        return f"prefix is {len(prefix)} characters; at most {S3_PREFIX_MAX}"
+    for segment in prefix.split("/") if prefix else ():
+        if not segment:
+            return f"prefix {prefix!r} contains an empty path segment"
+        if segment in (".", ".."):
+            return f"prefix {prefix!r} contains a {segment!r} segment"
+        if not S3_PREFIX_SEGMENT_RE.fullmatch(segment):
+            return (f"prefix {prefix!r} may contain only letters, digits, '.', '_', '-' and "
+                    "'/' between segments")
+    return None
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str, str | None]:
+    """``s3://bucket[/prefix]`` -> (bucket, prefix without outer slashes, why-not or None)."""
+    m = S3_URI_RE.fullmatch(uri)
+    if not m:
+        return "", "", f"{uri!r} is not an S3 URI (s3://bucket or s3://bucket/prefix)"
+    bucket, prefix = m["bucket"], (m["prefix"] or "").strip("/")
+    return bucket, prefix, check_bucket(bucket) or check_s3_prefix(prefix)
 
 
 def suggest(word: str, choices: list[str]) -> str | None:
@@ -84,7 +170,7 @@ def check_dns_name(name: str) -> str | None:
             return f"{name!r} has an empty label"
         if len(label) > 63:
             return f"label {label!r} is longer than 63 characters"
-        if not DNS_LABEL_RE.match(label):
+        if not DNS_LABEL_RE.fullmatch(label):
             return (f"label {label!r} may contain only letters, digits and hyphens and must "
                     "start and end with a letter or digit")
     if labels[-1].isdigit():
@@ -108,29 +194,37 @@ def parse_cidr(value: str) -> tuple[ipaddress.IPv4Network | None, str | None]:
 
 
 def check_bucket(bucket: str) -> str | None:
-    if not BUCKET_RE.match(bucket) or ".." in bucket:
+    if not BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         return (f"bucket {bucket!r} is not a valid S3 bucket name (3-63 lowercase letters, "
                 "digits, dots and hyphens, starting and ending with a letter or digit)")
     try:
         ipaddress.ip_address(bucket)
         return f"bucket {bucket!r} must not be formatted as an IP address"
     except ValueError:
-        return None
+        pass
+    # Reserved by S3 ("General purpose bucket naming rules").
+    for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+        if bucket.startswith(prefix):
+            return f"bucket {bucket!r} must not start with {prefix!r} (reserved by S3)"
+    for suffix in ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"):
+        if bucket.endswith(suffix):
+            return f"bucket {bucket!r} must not end with {suffix!r} (reserved by S3)"
+    return None
 
 
 def check_label_key(key: str) -> str | None:
     """Kubernetes qualified name: optional DNS-subdomain prefix, '/', name."""
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not LABEL_PREFIX_RE.match(prefix)):
+    if prefix and (len(prefix) > 253 or not LABEL_PREFIX_RE.fullmatch(prefix)):
         return f"prefix {prefix!r} must be a lowercase DNS subdomain"
-    if not name or not LABEL_NAME_RE.match(name):
+    if not name or not LABEL_NAME_RE.fullmatch(name):
         return ("name must be 1-63 letters, digits, '-', '_' or '.', starting and ending "
                 "with a letter or digit")
     return None
 
 
 def check_label_value(value: str) -> str | None:
-    if len(value) > 63 or not LABEL_VALUE_RE.match(value):
+    if len(value) > 63 or not LABEL_VALUE_RE.fullmatch(value):
         return ("must be at most 63 letters, digits, '-', '_' or '.', starting and ending "
                 "with a letter or digit")
     return None

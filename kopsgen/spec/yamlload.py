@@ -49,8 +49,31 @@ def format_path(path: Path) -> str:
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
+#: How deep mappings and lists may nest. cluster.yaml's deepest value is five levels down
+#: (worker.nodePools[0].autoScalingGroup.minSize); PyYAML composes recursively, and a few
+#: hundred levels exhaust Python's stack.
+MAX_DEPTH = 32
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, column: int):
+        self.line, self.column = line, column
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader; composing only, construction of scalars is done per node below."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooDeep(mark.line + 1, mark.column + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _scalar(loader: _Loader, node: ScalarNode) -> Any:
@@ -80,6 +103,10 @@ def load_yaml(text: str, filename: str = "cluster.yaml") -> tuple[Any, Positions
     except yaml.YAMLError as exc:  # e.g. "expected a single document", bad characters
         first = " ".join(str(exc).split())
         problems.append(Problem(1, 1, "", f"invalid YAML: {first}", file=filename))
+        return None, positions, problems
+    except _TooDeep as exc:
+        problems.append(Problem(exc.line, exc.column, "", f"nested more than {MAX_DEPTH} levels "
+                                "deep; a cluster.yaml needs at most a few", file=filename))
         return None, positions, problems
     if root is None:
         return None, positions, problems

@@ -56,7 +56,8 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert "API endpoint:   https://k8s.kubeops.net" in r.out
 
     s3 = sandbox_client(tmp_path, "s3")
-    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("kopsgen-k8s"))
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"]
+                  if b["Name"].startswith("kopsgen-k8s") and not b["Name"].endswith("-log"))
     head = s3.head_object(Bucket=bucket, Key="k8s/credentials/worker/worker-key.pem")
     assert head["ServerSideEncryption"] == "aws:kms"
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}

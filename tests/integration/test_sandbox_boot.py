@@ -166,7 +166,7 @@ def test_the_seed_cluster_boots_in_the_sandbox(cli, tmp_path, cleanup):
     # A node that cannot fetch its credentials keeps trying, and says so.
     sandbox_s3 = lab_of(tmp_path).sandbox.client("s3", "us-east-1")
     bucket = next(b["Name"] for b in sandbox_s3.list_buckets()["Buckets"]
-                  if b["Name"].startswith("kopsgen-k8s"))
+                  if b["Name"].startswith("kopsgen-k8s") and not b["Name"].endswith("-log"))
     sandbox_s3.delete_object(Bucket=bucket, Key="k8s/credentials/worker/worker-key.pem")
     worker = ms["nodepool1-0"]
     inside(worker, "rm -f /etc/kubernetes/pki/worker-key.pem; "

@@ -476,3 +476,143 @@ def test_assets_mirrors_are_read_and_checked():
                for ln in lines), lines
     assert any("assets.mirror" in ln and "unknown" in ln.lower() or "did you mean" in ln
                for ln in errors_of(doc(assets={"mirror": "x"})))
+
+
+# ------------------------------------------- what validate accepts, Terraform and AWS take
+
+
+@pytest.mark.parametrize("prefix", ["a*b", "$(id)", "a'b", 'a"b', "a b", "${x}", "a?b", "a#b",
+                                    "a/../b", "./a", "a\nb", "é", "a!b", "a(b)", "x" * 513])
+def test_s3_prefixes_outside_the_safe_set_are_refused(prefix):
+    lines = errors_of(doc(s3URI=f"s3://bucket/{prefix}"))
+    assert len(lines) == 1 and ": s3URI: " in lines[0], lines
+
+
+@pytest.mark.parametrize("prefix", ["clusters", "a/b/c", "team-1/k8s_prod/v1.2", "A.B"])
+def test_safe_s3_prefixes_are_accepted(prefix):
+    spec = load_spec_text(yaml.safe_dump(doc(s3URI=f"s3://bucket/{prefix}/"))).spec
+    assert spec.s3.prefix == prefix
+
+
+@pytest.mark.parametrize("bucket", ["xn--bucket", "sthree-b", "bucket-s3alias", "b--ol-s3"])
+def test_bucket_names_s3_reserves_are_refused(bucket):
+    (line,) = errors_of(doc(s3URI=f"s3://{bucket}"))
+    assert "reserved by S3" in line
+
+
+@pytest.mark.parametrize("name", ["Pool1", "POOL", "pool_1", "pool.1"])
+def test_pool_names_are_lowercase_dns_labels(name):
+    (line,) = errors_of(pool(name=name, count=1))
+    assert ": worker.nodePools[0].name: " in line and "lowercase DNS label" in line
+
+
+def test_cluster_names_are_lowercase():
+    (line,) = errors_of(doc(clusterName="K8s"))
+    assert ": clusterName: " in line and "lowercase" in line
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\nb", "a\tb", "a\u2028b", "a\ud800",
+                                   "a*b", "a$b", 'a"b', "a,b", "a;b"])
+def test_tag_values_outside_the_aws_charset_are_refused(value):
+    (line,) = errors_of(doc(stackTags={"Team": value}))
+    assert ": stackTags.Team: tag value contains " in line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize("key", ["a\x00", "a b\n", "a*"])
+def test_tag_keys_outside_the_aws_charset_are_refused(key):
+    lines = errors_of(doc(stackTags={key: "x"}))
+    assert len(lines) == 1 and "tag key contains" in lines[0], lines
+
+
+def test_tag_values_may_be_unicode_letters_digits_spaces_and_the_aws_punctuation():
+    value = "Équipe 中文 ٣ a+b-c=d.e_f:g/h@i"
+    spec = load_spec_text(yaml.safe_dump(doc(stackTags={"Team": value}))).spec
+    assert ("Team", value) in spec.stack_tags
+
+
+def test_tag_values_may_not_start_with_aws_prefix():
+    (line,) = errors_of(doc(stackTags={"Team": "AWS:x"}))
+    assert "reserved by AWS" in line
+
+
+def test_lts_needs_an_ami():
+    (line,) = errors_of(doc(releaseChannel="lts"))
+    assert ": releaseChannel: " in line and "amiId" in line
+    assert load_spec_text(yaml.safe_dump(doc(releaseChannel="lts",
+                                             amiId="ami-0123456789abcdef0"))).spec
+
+
+@pytest.mark.parametrize("key, value", [("keyName", "café"), ("keyName", "admin\u00a0")])
+def test_key_names_are_printable_ascii(key, value):
+    (line,) = errors_of(doc(**{key: value}))
+    assert f": {key}: " in line
+
+
+def test_shadowed_flat_volume_keys_are_still_checked():
+    """workerRootVolumeType is overridden by every pool's own rootVolumeType, so it was
+    never resolved -- and any text passed."""
+    data = doc(workerRootVolumeType="gp3\n", worker={"nodePools": [
+        {"name": "pool1", "count": 1, "rootVolumeType": "gp3"}]})
+    (line,) = errors_of(data)
+    assert ": workerRootVolumeType: unknown EBS volume type" in line
+
+
+@pytest.mark.parametrize("text", ["0.05\n", " 0.05", "100000"])
+def test_spot_prices_are_plain_bounded_decimals(text):
+    (line,) = errors_of(pool(count=1, spotPrice=text))
+    assert ": worker.nodePools[0].spotPrice: " in line
+
+
+# ------------------------------------------------------- inherited worker* defaults (#13)
+
+
+def _numbered(data: dict) -> tuple[str, dict[str, int]]:
+    text = yaml.safe_dump(data, sort_keys=False)
+    lines = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        key = line.strip().lstrip("- ").split(":", 1)[0]
+        lines.setdefault(key, i)
+    return text, lines
+
+
+def test_inherited_tenancy_is_named_where_it_is_written():
+    data = doc(workerTenancy="dedicated",
+               worker={"nodePools": [{"name": "pool1", "count": 1, "spotPrice": "0.05"}]})
+    text, at = _numbered(data)
+    (line,) = errors_of(text)
+    assert line.startswith(f"cluster.yaml:{at['spotPrice']}:") and (
+        ": worker.nodePools[0].spotPrice: ") in line
+    assert f"pool 'pool1' inherits `workerTenancy` (cluster.yaml:{at['workerTenancy']})" in line
+    assert "remove spotPrice, or set tenancy: default in this pool" in line
+
+
+def test_inherited_spot_price_is_named_where_it_is_written():
+    data = doc(workerSpotPrice="0.05",
+               worker={"nodePools": [{"name": "pool1", "count": 1, "tenancy": "dedicated"}]})
+    text, at = _numbered(data)
+    (line,) = errors_of(text)
+    assert line.startswith(f"cluster.yaml:{at['tenancy']}:") and (
+        ": worker.nodePools[0].tenancy: ") in line
+    assert f"inherits `workerSpotPrice` (cluster.yaml:{at['workerSpotPrice']})" in line
+    assert "remove spotPrice" not in line  # the user never wrote a spotPrice in this pool
+
+
+def test_both_inherited_points_at_the_top_level_keys_not_the_pool():
+    data = doc(workerSpotPrice="0.05", workerTenancy="dedicated")
+    text, at = _numbered(data)
+    (line,) = errors_of(text)
+    # Before: "worker.nodePools[0].tenancy: ... remove spotPrice or set tenancy: default"
+    # at the pool's line, naming two keys the pool does not have.
+    assert line.startswith(f"cluster.yaml:{at['workerSpotPrice']}:1: workerSpotPrice: ")
+    assert f"`workerTenancy` (cluster.yaml:{at['workerTenancy']})" in line
+    assert "pool 'pool1' inherits both" in line
+
+
+def test_the_s3_uri_option_takes_the_same_rules_as_s3uri():
+    from kopsgen.errors import UsageError
+    from kopsgen.lifecycle import parse_s3_uri
+
+    with pytest.raises(UsageError, match=r"--s3-uri: prefix 'a\*b' may contain only"):
+        parse_s3_uri("s3://bucket/a*b")
+    assert parse_s3_uri("s3://bucket/team/k8s/").prefix == "team/k8s"
