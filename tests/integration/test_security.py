@@ -205,3 +205,20 @@ def test_what_checkov_skips_for_counted_resources_is_still_secure(module_resourc
     assert _unquote(flow["traffic_type"]) == "ALL"
     (default_sg,) = by_type["aws_default_security_group"]
     assert not _blocks(default_sg, "ingress") and not _blocks(default_sg, "egress")
+
+
+def test_the_assets_bucket_logs_every_request_to_its_access_log_bucket(module_resources, workspaces):
+    """The reason the CKV_AWS_18 skip gives for the log bucket holds: the assets bucket's
+    server access logs go to it, and its policy admits S3 log delivery from that bucket only."""
+    bucket = {(m, t, n): b for m, t, n, b in module_resources if m == "assets_bucket"}
+    (logging,) = [b for (_, t, _), b in bucket.items() if t == "aws_s3_bucket_logging"]
+    assert logging["bucket"] == "${aws_s3_bucket.this.id}"
+    assert logging["target_bucket"] == "${aws_s3_bucket.access_logs.id}"
+    assert ("assets_bucket", "aws_s3_bucket_policy", "access_logs") in bucket
+    policy = workspaces["kubeops"] / "terraform" / "modules" / "assets_bucket" / "access-logs-policy.json.tftpl"
+    statements = json.loads(re.sub(r"\$\{[a-z_]+\}", "x", policy.read_text()))["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert set(allow["Condition"]["ArnLike"]) == {"aws:SourceArn"}
+    assert set(allow["Condition"]["StringEquals"]) == {"aws:SourceAccount"}
