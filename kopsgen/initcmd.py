@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,25 @@ class InitOptions:
     s3_uri: str | None = None
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*", re.ASCII)
+
+
+def yaml_quoted(value: object) -> str:
+    """``value`` as a YAML double-quoted scalar (JSON's escapes are YAML's): a flag value
+    with a newline or a quote cannot add keys to the file it is written into."""
+    return json.dumps(str(value))
+
+
+def yaml_plain(value: object) -> str:
+    """``value`` bare when YAML reads it back as that very string, else quoted."""
+    import yaml
+
+    text = str(value)
+    if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
+        return text
+    return yaml_quoted(text)
+
+
 def render_cluster_yaml(opts: InitOptions) -> str:
     """The commented cluster.yaml for ``opts``; raises SpecError if it would not validate."""
     missing = [flag for flag, value in (("--cluster-name", opts.cluster_name),
@@ -43,6 +64,8 @@ def render_cluster_yaml(opts: InitOptions) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              autoescape=False)
+    env.filters["yaml"] = yaml_plain
+    env.filters["yamlquoted"] = yaml_quoted
     region = opts.region or ""
     text = env.get_template("cluster.yaml.j2").render(
         cluster_name=opts.cluster_name,

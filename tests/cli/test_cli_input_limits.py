@@ -144,3 +144,27 @@ def test_a_lone_surrogate_in_a_tag_value_is_a_spec_error(tmp_path, cli, command)
     assert line.startswith(f"cluster.yaml:{_line_of(text, '  Name:')}:3: stackTags.Name: "
                            "tag value contains '\\ud800'")
     assert not (tmp_path / "terraform").exists()
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--key-name", "admin\nsshAccessAllowedSourceCIDRs: [0.0.0.0/0]"),
+    ("--cluster-name", "k8s\nkeyName: x"),
+    ("--hosted-zone-id", 'Z0123ABC"\nsshAccessAllowedSourceCIDRs: ["0.0.0.0/0"]\nx: "'),
+])
+def test_init_flags_cannot_add_keys_to_the_file_they_are_written_into(tmp_path, cli, flag,
+                                                                       value):
+    """Before: the value went into cluster.yaml as it was, so its second line became a key
+    of its own -- one that opens SSH to the internet validated fine."""
+    args = ["init", "--cluster-name", "k8s", "--external-dns-name", "k8s.example.com",
+            "--region", "us-east-1"]
+    if flag in args:
+        args[args.index(flag) + 1] = value
+    else:
+        args += [flag, value]
+    r = cli(*args)
+    assert r.code == ExitCode.INVALID_SPEC, r.err
+    field = {"--key-name": "keyName", "--cluster-name": "clusterName",
+             "--hosted-zone-id": "hostedZoneId"}[flag]
+    (line,) = r.err.strip().splitlines()
+    assert line.startswith(f"init options: {field}: "), line
+    assert list(tmp_path.iterdir()) == []
