@@ -220,7 +220,7 @@ def _path_problem(path: str) -> str | None:
         return "must not contain empty, '.' or '..' components"
     if parts[0] == STATE_DIR:
         return f"is inside {STATE_DIR}/, which kopsgen keeps for itself"
-    if _TMP_RE.match(parts[-1]):
+    if _TMP_RE.fullmatch(parts[-1]):
         return "looks like a kopsgen temp file"
     return None
 
@@ -393,7 +393,7 @@ def _stale_temps(root: Path, dirs: set[str]) -> list[str]:
         try:
             with os.scandir(root / rel if rel else root) as it:
                 for entry in it:
-                    if _TMP_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    if _TMP_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                         found.append(f"{rel}/{entry.name}" if rel else entry.name)
         except (FileNotFoundError, NotADirectoryError):
             continue

@@ -79,7 +79,7 @@ class CloudConfigParams:
 
 def kubernetes_minor(version: str) -> str:
     """``"v1.34.2"`` -> ``"1.34"``; ValueError for anything that is not vMAJOR.MINOR.PATCH."""
-    m = _VERSION.match(version)
+    m = _VERSION.fullmatch(version)
     if m is None:
         raise ValueError(f"expected a version like v1.34.2, got {version!r}")
     return f"{m.group(1)}.{m.group(2)}"

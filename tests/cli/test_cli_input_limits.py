@@ -168,3 +168,14 @@ def test_init_flags_cannot_add_keys_to_the_file_they_are_written_into(tmp_path, 
     (line,) = r.err.strip().splitlines()
     assert line.startswith(f"init options: {field}: "), line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_named_like_a_temp_file_but_for_a_newline_is_not_removed(tmp_path, cli):
+    """Stale temp files (".<name>.kopsgen-tmp-<16 hex>") are removed by the next render;
+    the pattern ended in $, so a user's file with a final newline in its name matched."""
+    (tmp_path / "cluster.yaml").write_text(SEED)
+    assert cli("render").code == ExitCode.OK
+    mine = tmp_path / "userdata" / ".notes.kopsgen-tmp-0123456789abcdef\n"
+    mine.write_text("keep me")
+    assert cli("render").code == ExitCode.OK
+    assert mine.read_text() == "keep me"
