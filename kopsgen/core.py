@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kopsgen.errors import Problem, UsageError, WorkspaceError
 from kopsgen.spec import Loaded, load_spec
-from kopsgen.workspace import CheckResult, WriteReport
+from kopsgen.workspace import CheckResult, WriteReport, is_temp_name
 
 CREDENTIALS = "credentials"
 #: Parts of a render (kube-aws's `render credentials` / `render stack`), in render order.
@@ -70,6 +70,8 @@ def read_credentials(cluster_dir: Path) -> dict[str, bytes]:
     except OSError as exc:
         raise WorkspaceError(f"cannot read {base}: {exc.strerror}") from None
     for name in names:
+        if is_temp_name(name):
+            continue  # another render's file on its way in (or a killed one's leftover)
         path = base / name
         try:
             st = os.lstat(path)
@@ -79,6 +81,8 @@ def read_credentials(cluster_dir: Path) -> dict[str, bytes]:
                                      "it with the file itself, or move it away")
             if stat.S_ISREG(st.st_mode):
                 out[name] = path.read_bytes()
+        except FileNotFoundError:
+            continue  # gone since the listing: another render replaced it (re-read under its lock)
         except OSError as exc:
             raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
     return out

@@ -225,6 +225,11 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one of the temp files a render writes before its rename."""
+    return bool(_TMP_RE.fullmatch(name))
+
+
 def _parents(path: str) -> list[str]:
     parts = path.split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
@@ -811,7 +816,13 @@ def write_workspace(
     if not wanted and not (root / MANIFEST).exists():
         return WriteReport(root, ())
     if not state_exists:
-        plan_workspace(root, wanted, scope)
+        try:
+            plan_workspace(root, wanted, scope)
+        except WorkspaceError:
+            if not (root / STATE_DIR).is_dir():
+                raise
+            # Another render began writing meanwhile (the files it is writing are not yet
+            # all in its manifest): the plan under the lock, after it, decides.
     with workspace_lock(root, timeout=lock_timeout, on_wait=on_wait):
         again = refresh() if refresh is not None else None
         if again is not None:
@@ -903,6 +914,7 @@ __all__ = [
     "apply_plan",
     "check_state_dir",
     "check_workspace",
+    "is_temp_name",
     "normalise_files",
     "notify_stderr",
     "plan_workspace",
