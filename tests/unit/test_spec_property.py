@@ -320,3 +320,54 @@ def test_each_field_refuses_control_and_interpolation(path, is_key, suffix):
     fields = [p.field for p in info.value.problems]
     where = format_path(path[:-1] if is_key else path)
     assert any(f.startswith(where) for f in fields), fields
+
+
+#: Values at the edges of what validate accepts: each must also get through Terraform.
+EDGES: dict = {
+    **copy.deepcopy(BASE),
+    "clusterName": "k" * 20,
+    "recordSetTTL": 2_147_483_647,
+    "tlsCADurationDays": 36_525,
+    "tlsCertDurationDays": 36_525,
+    "keyName": 'a "quoted" ${key} %{name}',
+    "stackTags": {"Équipe 中文": "a+b-c=d.e_f:g/h@i ٣", "for": "", "null": "x"},
+    "s3URI": "s3://example-bucket/Team.A/k8s_prod-1",
+    "subnets": [
+        {"name": "Public-A", "availabilityZone": "us-east-1a", "instanceCIDR": "10.0.0.0/24"},
+        {"name": "public2", "availabilityZone": "us-east-1b", "instanceCIDR": "10.0.1.0/24"},
+    ],
+}
+EDGES["controller"] = {**BASE["controller"], "subnets": [{"name": "Public-A"}]}
+EDGES["etcd"] = {"subnets": [{"name": "Public-A"}]}
+EDGES["worker"] = {"nodePools": [{
+    **BASE["worker"]["nodePools"][0],
+    "name": "p" * 40,
+    "spotPrice": "10000",
+    "nodeLabels": {"null": "true", "for": "in", "example.com/x": "a" * 63},
+    "taints": [{"key": "if", "value": "", "effect": "NoExecute"}],
+}]}
+
+
+@pytest.mark.slow
+def test_values_at_the_edges_validate_in_terraform(tmp_path):
+    import helpers
+
+    terraform = require_tool("terraform")
+    spec = load_spec_text(yaml.safe_dump(EDGES, allow_unicode=True)).spec
+    files = _rendered(spec)
+    for rel, generated in files.items():
+        if rel.startswith("terraform/"):
+            target = tmp_path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(generated.content)
+    for rel in ("userdata/cloud-config-etcd", "userdata/cloud-config-controller",
+                "userdata/cloud-config-worker"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(files[rel].content)
+    env = helpers.terraform_env(tmp_path)
+    workdir = tmp_path / "terraform"
+    for args in (["fmt", "-check", "-recursive"], ["init", "-backend=false", "-input=false"],
+                 ["validate", "-no-color"]):
+        proc = subprocess.run([terraform, *args], cwd=workdir, env=env, capture_output=True,
+                              text=True, check=False)
+        assert proc.returncode == 0, f"terraform {args[0]}:\n{proc.stdout}\n{proc.stderr}"
