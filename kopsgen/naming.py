@@ -43,6 +43,12 @@ def cluster_tag(spec: Spec) -> str:
     return f"kubernetes.io/cluster/{spec.cluster_name}"
 
 
+def iam_role_name(cluster_name: str, role: str) -> str:
+    """IAM role (and instance profile) of a node role, as modules/iam names it:
+    ``<cluster>-<role>``, e.g. "k8s-worker"."""
+    return f"{cluster_name}-{role}"
+
+
 def assets_prefix(spec: Spec, s3_prefix: str | None = None) -> str:
     """Key prefix of the cluster's objects in the assets bucket: ``<prefix>/<cluster>``."""
     prefix = s3_prefix if s3_prefix is not None else (spec.s3.prefix if spec.s3 else "")

@@ -7,6 +7,8 @@ validation, no watch, no admission -- only what a real one answers for these req
 - GET of a collection (``.../nodes``) or of one object (``.../nodes/<name>``), as JSON;
 - PUT of ``certificatesigningrequests/<name>/approval`` (what ``kubectl certificate approve``
   sends), which stores the conditions it was given;
+- POST of a CertificateSigningRequest, whose spec.username and spec.groups become the
+  client certificate's CN and O (plus system:authenticated), as the API server sets them;
 - GET /readyz and /healthz: "ok" when :attr:`ready`, else HTTP 500.
 """
 
@@ -51,7 +53,8 @@ class APIStub:
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    def route(self, method: str, path: str, body: bytes) -> tuple[int, object]:
+    def route(self, method: str, path: str, body: bytes,
+              client: tuple[str, list[str]] = ("", [])) -> tuple[int, object]:
         parts = [p for p in path.split("?", 1)[0].split("/") if p]
         if parts in (["readyz"], ["healthz"], ["livez"]):
             return (200, "ok") if self.ready else (500, "not ready")
@@ -84,6 +87,16 @@ class APIStub:
         if rest[0] == "namespaces" and len(rest) >= 3:
             ns, rest = rest[1], rest[2:]
         plural, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), rest[2:]
+        if name is None and method == "POST" and plural == "certificatesigningrequests":
+            obj = json.loads(body)
+            obj["spec"]["username"], obj["spec"]["groups"] = client[0], [
+                *client[1], "system:authenticated"]
+            obj.setdefault("status", {})
+            with self.lock:
+                if obj["metadata"]["name"] in self.objects.get((gv, plural, None), {}):
+                    return 409, status(409, f'{plural} "{obj["metadata"]["name"]}" exists')
+            self.put(obj)
+            return 201, obj
         with self.lock:
             if name is None and method == "GET":
                 items = [o for (g, p, n), objs in self.objects.items()
@@ -166,7 +179,8 @@ def merge(into: dict, patch: dict) -> None:
 
 def status(code: int, message: str) -> dict:
     return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-            "reason": "NotFound" if code == 404 else "MethodNotAllowed", "code": code}
+            "reason": {404: "NotFound", 409: "AlreadyExists"}.get(code, "MethodNotAllowed"),
+            "code": code}
 
 
 @contextlib.contextmanager
@@ -183,8 +197,12 @@ def serve(creds: dict[str, bytes], tmp: Path):
             stub.requests.append(f"{self.command} {self.path}")
             if body and "protobuf" in (self.headers.get("Content-Type") or ""):
                 body = json.dumps(csr_approval_from_protobuf(body)).encode()
+            subject = dict(x[0] for x in (self.connection.getpeercert() or {}).get("subject", ()))
+            groups = [v for rdn in (self.connection.getpeercert() or {}).get("subject", ())
+                      for k, v in rdn if k == "organizationName"]
             try:
-                code, payload = stub.route(self.command, self.path, body)
+                code, payload = stub.route(self.command, self.path, body,
+                                           (subject.get("commonName", ""), groups))
             except Exception as exc:  # noqa: BLE001 - answered, and kept for the test
                 stub.errors.append(f"{self.command} {self.path}: {exc!r}")
                 code, payload = 500, status(500, repr(exc))

@@ -39,9 +39,14 @@ Kubernetes (kubernetes.io docs: static pods; TLS bootstrapping; kubelet-tls-boot
   K1  a kubelet runs the static pods in staticPodPath without an API server: on a
       controller, kube-apiserver, kube-controller-manager and kube-scheduler.
   K2  kube-apiserver answers /readyz once etcd has a quorum.
-  K3  a kubelet registers its Node only once its bootstrap identity may create certificate
-      signing requests and have them approved (the bootstrap RBAC, which Kubernetes has no
-      default for), its API server answers, and kube-controller-manager approves and signs.
+  K3  a kubelet registers its Node once it runs with a client certificate of its own node
+      and the API server of its kubeconfig (/etc/kubernetes/kubelet-kubeconfig) answers.
+      kopsgen-kubelet starts the kubelet only after kopsgen-node-identity has that
+      certificate (docs/credentials.md): a node holding the cluster CA key (a controller:
+      ca-key.pem among the credentials it fetches) signs its own at once; any other node
+      once its bootstrap identity may create certificate signing requests (the bootstrap
+      RBAC), the API answers, a controller's approver runs (it needs its local API) and
+      kube-controller-manager signs what it approves.
   K4  etcd has a quorum once more than half of its members run.
 """
 
@@ -94,10 +99,17 @@ PROGRAMS: dict[str, Program] = {
     "/opt/bin/kopsgen-etcd": Program(daemon=True, starts=("etcd-member@",),
                                      waits=("etcd-quorum",)),
     "/opt/bin/kopsgen-etcd-reconcile": Program(),
-    "/opt/bin/kopsgen-kubelet": Program(daemon=True, starts=("kubelet@",)),
+    # The kubelet, once kopsgen-node-identity (called in the same process) has its client
+    # certificate: K3 says when that is.
+    "/opt/bin/kopsgen-kubelet": Program(daemon=True, waits=("node-identity@",),
+                                        makes=("kubelet@",)),
+    "/opt/bin/kopsgen-node-identity": Program(waits=("node-identity@",)),
     "/opt/bin/kopsgen-apply-addons": Program(waits=("api@",), makes=("bootstrap-rbac", "addons")),
     "/opt/bin/kopsgen-node-role": Program(waits=("node@",), makes=("control-plane-label@",)),
-    "/opt/bin/kopsgen-approve-kubelet-serving": Program(daemon=True),
+    # Approves serving certificates and workers' first client certificates: once its local
+    # API answers (admin.kubeconfig names 127.0.0.1); STS and EC2 are AWS's, always there.
+    "/opt/bin/kopsgen-approve-kubelet-serving": Program(daemon=True, waits=("api@",),
+                                                        makes=("client-approver",)),
     "/usr/bin/containerd": Program(daemon=True, starts=("containerd@",)),
     "/usr/lib/systemd/systemd-logind": Program(daemon=True),
     "/usr/sbin/update_engine": Program(daemon=True),
@@ -310,6 +322,8 @@ class Machine:
                 if self._pending(name):
                     self._ready(name)  # S3: READY=1
                     changed = True
+                for fact in program.makes:  # a daemon gets there and keeps running
+                    changed |= cluster.make(fact, self)
                 return changed
             for fact in program.makes:
                 cluster.make(fact, self)
@@ -409,12 +423,20 @@ class Cluster:
                 if "kube-controller-manager.yaml" in statics:
                     self.facts.add("kube-controller-manager")
         for m in self.machines:
-            kubeconfig = m.files.get("/etc/kubernetes/bootstrap-kubeconfig")
-            if kubeconfig is None or f"kubelet@{m.name}" not in self.facts:
+            kubeconfig = m.files.get("/etc/kubernetes/kubelet-kubeconfig")
+            if kubeconfig is None:
                 continue
             server = yaml.safe_load(kubeconfig)["clusters"][0]["cluster"]["server"]
             reach = f"api@{m.name}" if re.match(r"https://127\.0\.0\.1[:/]", server) else "api"
-            if {reach, "bootstrap-rbac", "kube-controller-manager"} <= self.facts:
+            fetches = [a for u in m.units.values() for _, argv in u.steps()
+                       if "/opt/bin/kopsgen-fetch-credentials" in argv for a in argv]
+            if "ca-key.pem" in fetches:
+                if f"credentials@{m.name}" in self.facts:
+                    self.facts.add(f"node-identity@{m.name}")  # K3: signed with the CA key
+            elif {reach, "bootstrap-rbac", "client-approver",
+                  "kube-controller-manager"} <= self.facts:
+                self.facts.add(f"node-identity@{m.name}")  # K3: approved for its instance
+            if {f"kubelet@{m.name}", reach} <= self.facts:
                 self.facts.add(f"node@{m.name}")  # K3
         return len(self.facts) != before
 

@@ -222,7 +222,9 @@ class BootLab:
         from kopsgen.boot import tls
 
         names = [f"*.s3.{self.spec.region}.amazonaws.com", f"s3.{self.spec.region}.amazonaws.com",
-                 "*.s3.amazonaws.com", "s3.amazonaws.com", "dl.k8s.io", "github.com"]
+                 "*.s3.amazonaws.com", "s3.amazonaws.com", "dl.k8s.io", "github.com",
+                 # kopsgen-node-identity and the controllers' approver (STS, EC2)
+                 f"sts.{self.spec.region}.amazonaws.com", f"ec2.{self.spec.region}.amazonaws.com"]
         if self.spec.assets.file_repository:
             names.append(self.spec.assets.file_repository.split("/")[2].split(":")[0])
         return tls.ensure(self.work / "tls", names)

@@ -43,7 +43,7 @@ mkdir -p {STANDIN_LOG}
 printf '%s\\n' "$@" > {STANDIN_LOG}/kubelet
 for arg in "$@"; do
   case "$arg" in
-    --config=* | --bootstrap-kubeconfig=*)
+    --config=* | --kubeconfig=* | --bootstrap-kubeconfig=*)
       if [ ! -f "${{arg#*=}}" ]; then
         echo "kubelet (kopsgen sandbox stand-in): ${{arg%%=*}}: ${{arg#*=}} does not exist" >&2
         exit 1

@@ -7,7 +7,8 @@ listening sockets inside the sandbox network, its calls to the emulator on loopb
   sent with the instance's hop limit as its IP TTL (``http_put_response_hop_limit``), so
   a container behind the instance cannot get one. It answers with the instance's id, zone,
   region, hostname and address, its user data, and the credentials of its instance profile
-  (a role assumed in the emulator's STS);
+  (a role assumed in the emulator's STS, its session named for the instance ID, as EC2
+  names an instance profile's sessions: what the controllers' approver checks);
 - S3 at its real names (``<bucket>.s3.<region>.amazonaws.com``) over HTTPS, handed to the
   emulator unchanged (the request's SigV4 signature included);
 - the release mirror (:mod:`kopsgen.boot.mirror`) at the hosts the install scripts name
@@ -68,7 +69,7 @@ class Config:
 
 CONFIG: Config
 TOKENS: dict[str, tuple[str, float]] = {}  # token -> (client address, expiry)
-CREDENTIALS: dict[str, dict] = {}  # role ARN -> AssumeRole credentials
+CREDENTIALS: dict[tuple[str, str], dict] = {}  # (role ARN, instance ID) -> AssumeRole credentials
 HUB_FD = -1
 
 
@@ -141,7 +142,7 @@ class Imds(BaseHTTPRequestHandler):
 
 
 def credentials(role_arn: str, session: str) -> dict:
-    cached = CREDENTIALS.get(role_arn)
+    cached = CREDENTIALS.get((role_arn, session))
     if cached is None or cached["expires"] < time.time() + 300:
         import boto3
 
@@ -154,7 +155,7 @@ def credentials(role_arn: str, session: str) -> dict:
                   "Expiration": c["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "expires": c["Expiration"].timestamp()}
-        CREDENTIALS[role_arn] = cached
+        CREDENTIALS[(role_arn, session)] = cached
     return {k: v for k, v in cached.items() if k != "expires"}
 
 

@@ -20,6 +20,7 @@ from functools import cache
 
 import jinja2
 
+from kopsgen.naming import iam_role_name
 from kopsgen.pins import CNI_PLUGINS_VERSION, PINS
 from kopsgen.render.pki import FRONT_PROXY_CLIENT_CN, ROLE_FILES
 
@@ -154,6 +155,9 @@ def _context(params: CloudConfigParams) -> dict[str, object]:
         "credential_files": CREDENTIAL_FILES,
         "front_proxy_client_cn": FRONT_PROXY_CLIENT_CN,
         "internal_api_url": f"https://{params.internal_api_name}",
+        # The controllers' approver gives a worker's first client certificate only to a
+        # session of this role (kopsgen-approve-kubelet-serving, docs/credentials.md).
+        "worker_role_name": iam_role_name(params.cluster_name, "worker"),
         "etcd_initial_cluster": ",".join(
             f"{name}=https://{fqdn}:2380" for name, fqdn in params.etcd_members
         ),

@@ -88,8 +88,10 @@ SECRET_NAMES: frozenset[str] = frozenset(f for f in ALL_FILES if f.endswith("-ke
 
 # What each node role receives (delivered from S3, never via user data). Controllers hold
 # ca-key.pem because kube-controller-manager signs the kubelets' CSRs (so admin.pem, which
-# they use to apply the cluster add-ons, adds no exposure); they also run a kubelet, which
-# bootstraps like a worker's. This is the one list: the cloud-configs fetch exactly these.
+# they use to apply the cluster add-ons, adds no exposure); their kubelet's client
+# certificate is signed with it on the controller itself, so they need no bootstrap
+# identity (worker.pem is the workers' alone). This is the one list: the cloud-configs
+# fetch exactly these.
 ROLE_FILES: dict[str, tuple[str, ...]] = {
     "etcd": (CA_CERT, "etcd.pem", "etcd-key.pem", "etcd-peer.pem", "etcd-peer-key.pem"),
     "controller": (
@@ -109,8 +111,6 @@ ROLE_FILES: dict[str, tuple[str, ...]] = {
         SA_KEY,
         "admin.pem",
         "admin-key.pem",
-        "worker.pem",
-        "worker-key.pem",
         FRONT_PROXY_CA_CERT,
         "front-proxy-client.pem",
         "front-proxy-client-key.pem",

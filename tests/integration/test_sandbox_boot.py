@@ -150,10 +150,19 @@ def test_the_seed_cluster_boots_in_the_sandbox(cli, tmp_path, cleanup):
         assert all(mode == ("600" if f.endswith("-key.pem") else "644")
                    for f, mode in got.items()), (name, got)
 
-    # The kubelet stand-in was started as kopsgen-kubelet starts the real one.
-    argv = inside(ms["nodepool1-0"], "cat /var/log/kopsgen-standins/kubelet").stdout.split("\n")
-    assert "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubeconfig" in argv
-    assert any(a.startswith("--node-labels=") and "kopsgen-pool=nodepool1" in a for a in argv)
+    # A controller signs its own kubelet identity and starts the kubelet (a stand-in here)
+    # as kopsgen-kubelet starts the real one; a worker proves its instance to the API,
+    # which the sandbox does not run, so it waits in the background (kubelet.service is
+    # active (running), above) and says so.
+    argv = inside(ms["controller-0"], "cat /var/log/kopsgen-standins/kubelet").stdout.split("\n")
+    assert "--kubeconfig=/etc/kubernetes/kubelet-kubeconfig" in argv
+    assert not any(a.startswith("--bootstrap-kubeconfig") for a in argv)
+    assert inside(ms["controller-0"], "openssl x509 -noout -subject -nameopt RFC2253 -in "
+                  "/var/lib/kubelet/pki/kubelet-client-current.pem").stdout.startswith(
+                      "subject=CN=system:node:")
+    journal = inside(ms["nodepool1-0"], "journalctl -u kubelet -o cat --no-pager").stdout
+    assert "kopsgen-node-identity: waiting for the API server at https://api.k8s.internal" \
+        in journal, journal[-2000:]
 
     # etcd: one cluster of three, over the sandbox network by name, mutual TLS.
     names = ",".join(f"https://etcd{i}.k8s.internal:2379" for i in range(3))

@@ -112,7 +112,7 @@ class Workspace:
                  "worker": [_subnet_names(p["subnet_ids"]) for p in pools]}
         for role in ("controller", "worker"):
             files = {f["path"]: f["content"] for f in self.configs[role]["write_files"]}
-            servers = {"kubelet": yaml.safe_load(files["/etc/kubernetes/bootstrap-kubeconfig"])}
+            servers = {"kubelet": yaml.safe_load(files["/etc/kubernetes/kubelet-kubeconfig"])}
             proxy = next((d for d in yaml.safe_load_all(
                 self.configs_file("controller", "/etc/kubernetes/addons/kube-proxy.yaml"))
                 if d["kind"] == "ConfigMap"), None)

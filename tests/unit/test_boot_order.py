@@ -114,28 +114,41 @@ def test_no_boot_blocks_and_every_node_registers(user_data, example: str, reboot
         assert "multi-user.target" in m.active, m.name
 
 
-def first_release_controller(controller: str) -> str:
-    """The rendered controller cloud-config in the shape of kopsgen's first release: the
-    node label and the add-ons as oneshot units, started in that order."""
+def node_label_first_controller(controller: str) -> str:
+    """The rendered controller cloud-config with the node label as a oneshot unit started
+    before the kubelet: the shape of kopsgen's first release, where the label's start job
+    waited for a Node that only a later step could register."""
     config = yaml.safe_load(controller)
     units = config["coreos"]["units"]
     by_name = {u["name"]: u for u in units}
-    for name in ("kopsgen-node-role.service", "kopsgen-addons.service"):
-        by_name[name]["content"] = by_name[name]["content"].replace("Type=simple", "Type=oneshot")
-        units.remove(by_name[name])
-    units += [by_name["kopsgen-node-role.service"], by_name["kopsgen-addons.service"]]
+    label = by_name["kopsgen-node-role.service"]
+    label["content"] = label["content"].replace("Type=simple", "Type=oneshot")
+    units.remove(label)
+    units.insert(units.index(by_name["kubelet.service"]), label)
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
 
 
-def test_the_model_finds_the_first_release_deadlock(user_data) -> None:
+def test_the_model_finds_a_boot_that_waits_for_a_later_step(user_data) -> None:
     configs = cloud_configs()
-    broken = first_release_controller(configs["controller"])
+    broken = node_label_first_controller(configs["controller"])
     problems = verdict(boot(user_data, {**configs, "controller": broken}))
     assert ("controller0: kopsgen-bootstrap.service: /usr/bin/coreos-cloudinit "
             "--from-file=/var/lib/kopsgen/cloud-config: waits for the start of "
             "kopsgen-node-role.service (/opt/bin/kopsgen-node-role waits for node@)") in problems
     assert "the add-ons are never applied" in problems
     assert "worker0: its Node never registers" in problems
+
+
+def test_a_worker_registers_only_through_the_approver(user_data) -> None:
+    """A worker's kubelet starts only once the controllers' approver has approved its
+    instance's request (K3): without the approver, every worker waits -- in the background,
+    so its boot still ends -- and the controllers register regardless."""
+    configs = cloud_configs()
+    controller = configs["controller"].replace(
+        "ExecStart=/opt/bin/kopsgen-approve-kubelet-serving", "ExecStart=/usr/bin/mkdir -p /x")
+    assert controller != configs["controller"]
+    problems = verdict(boot(user_data, {**configs, "controller": controller}))
+    assert problems == ["worker0: its Node never registers", "worker1: its Node never registers"]
 
 
 def test_a_notify_unit_that_waits_for_its_peers_needs_no_start_timeout(user_data) -> None:

@@ -320,7 +320,6 @@ def test_bootstrap_rbac_and_dns_service() -> None:
     }
     assert bindings == {
         ("system:node-bootstrapper", pki.WORKER_GROUP),
-        ("system:certificates.k8s.io:certificatesigningrequests:nodeclient", pki.WORKER_GROUP),
         ("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"),
     }
     (svc,) = [
@@ -351,23 +350,29 @@ def test_etcd_initial_cluster_lists_every_member_by_name() -> None:
 
 def test_worker_bootstraps_against_the_internal_api_name() -> None:
     fs = files(render()["worker"])
-    kubeconfig = yaml.safe_load(fs["/etc/kubernetes/bootstrap-kubeconfig"])
+    kubeconfig = yaml.safe_load(fs["/etc/kubernetes/kubelet-kubeconfig"])
     assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://api.k8s.internal"
     user = kubeconfig["users"][0]["user"]
-    assert user == {
-        "client-certificate": "/etc/kubernetes/pki/worker.pem",
-        "client-key": "/etc/kubernetes/pki/worker-key.pem",
+    assert user == {  # the kubelet's own certificate store, which it rotates
+        "client-certificate": "/var/lib/kubelet/pki/kubelet-client-current.pem",
+        "client-key": "/var/lib/kubelet/pki/kubelet-client-current.pem",
     }
+    # The bootstrap identity only asks for it (kopsgen-node-identity), at the same API name.
+    identity = fs["/opt/bin/kopsgen-node-identity"]
+    assert "server=https://api.k8s.internal\n" in identity
+    assert '--cert "/etc/kubernetes/pki/worker.pem" --key "/etc/kubernetes/pki/worker-key.pem"' in identity
     kubelet = yaml.safe_load(fs["/etc/kubernetes/kubelet-config.yaml"])
     assert kubelet["rotateCertificates"] is True
     assert kubelet["clusterDNS"] == ["10.3.0.10"]
     wrapper = fs["/opt/bin/kopsgen-kubelet"]
     for flag in (
-        "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubeconfig",
-        "--kubeconfig=/var/lib/kubelet/kubeconfig",
+        "--kubeconfig=/etc/kubernetes/kubelet-kubeconfig",
         "--cloud-provider=external",
     ):
         assert flag in wrapper
+    # No --bootstrap-kubeconfig: with it, a kubelet whose certificate expired would ask for
+    # one itself, without the proof the approver needs, and wait for ever.
+    assert "--bootstrap-kubeconfig" not in wrapper
     assert "kubectl" not in units(render()["worker"])["kopsgen-install-kubernetes.service"][
         "content"
     ]
@@ -484,6 +489,7 @@ def test_kubelet_wrapper_builds_labels_and_taints(tmp_path: Path) -> None:
         " placement/availability-zone) echo us-east-1a ;; instance-id) echo i-0abc ;; esac",
     )
     _stub(tmp_path, "kubelet", 'printf "%s\\n" "$@"')
+    _stub(tmp_path, "kopsgen-node-identity", 'echo "identity for $*" >&2')
     proc = _bash(
         [str(wrapper)],
         {
@@ -502,6 +508,8 @@ def test_kubelet_wrapper_builds_labels_and_taints(tmp_path: Path) -> None:
     )
     assert "--register-with-taints=dedicated=gpu:NoSchedule" in args
     assert "node-role.kubernetes.io/worker" in proc.stderr
+    # Its identity first, for its own name (kopsgen-node-identity is tested on its own).
+    assert "identity for ip-10-0-1-2.ec2.internal" in proc.stderr
 
     proc = _bash([str(wrapper)], {"KOPSGEN_NODE_LABELS": "", "KOPSGEN_NODE_TAINTS": ""})
     assert proc.returncode == 0, proc.stderr

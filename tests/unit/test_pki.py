@@ -255,6 +255,8 @@ def test_role_files():
     for files in ROLE_FILES.values():
         assert set(files) <= set(ALL_FILES)
     assert ROLE_FILES["worker"] == ("ca.pem", "worker.pem", "worker-key.pem")
+    # The bootstrap identity is the workers' alone: a controller signs its kubelet's own.
+    assert "worker-key.pem" not in ROLE_FILES["controller"] + ROLE_FILES["etcd"]
     assert "ca-key.pem" in ROLE_FILES["controller"]
     assert "ca-key.pem" not in ROLE_FILES["etcd"] + ROLE_FILES["worker"]
     # The admin identity reaches controllers only (they apply the add-ons), never workers/etcd.

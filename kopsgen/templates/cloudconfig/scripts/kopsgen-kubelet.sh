@@ -38,10 +38,14 @@ for taint in "${requested[@]}"; do
   [ -z "${taint}" ] || taints=${taints:+${taints},}${taint}
 done
 
+# Its client certificate first, for this instance only (on a worker this waits for the API
+# and the controllers' approver, saying so: in this, the unit's main process, the boot does
+# not wait for it).
+/opt/bin/kopsgen-node-identity "${node_name}"
+
 args=(
   --config=/etc/kubernetes/kubelet-config.yaml
-  --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubeconfig
-  --kubeconfig=/var/lib/kubelet/kubeconfig
+  --kubeconfig=/etc/kubernetes/kubelet-kubeconfig
   --cert-dir=/var/lib/kubelet/pki
   --cloud-provider=external
   --hostname-override="${node_name}"
