@@ -88,6 +88,27 @@ def _error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def _code_and_message(exc: Exception) -> tuple[str, str]:
+    """The error code and message of an AWS answer. A body botocore could not parse (an
+    XML error where JSON was expected, a proxy's HTML page) arrives as the message, with
+    the HTTP status as the code: the code and message inside it are used, or it is named."""
+    import re
+
+    response = getattr(exc, "response", None) or {}
+    err = response.get("Error", {})
+    code = str(err.get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    message = str(err.get("Message") or "")
+    if message.lstrip().startswith("<"):
+        inner_code = re.search(r"<Code>([^<]{1,100})</Code>", message)
+        inner_message = re.search(r"<Message>([^<]{0,500})</Message>", message)
+        if inner_code:
+            code = inner_code.group(1)
+            message = inner_message.group(1) if inner_message else ""
+        else:
+            message = "the endpoint answered with a page that is not an AWS error (a proxy?)"
+    return code, message
+
+
 def _explain(exc: Exception) -> str:
     """One line for a botocore error: the AWS code and message, or what failed to connect."""
     from botocore.exceptions import (
@@ -101,9 +122,7 @@ def _explain(exc: Exception) -> str:
     )
 
     if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        message = err.get("Message") or ""
+        code, message = _code_and_message(exc)
         return one_line(f"{code}: {message}" if message else f"{code}")
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
         return one_line(f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}")
@@ -159,7 +178,7 @@ def _hint(exc: Exception) -> str | None:
     if _unreachable(exc):
         return NETWORK_HINT
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | ProfileNotFound |
-                  CredentialRetrievalError) or _error_code(exc) in CREDENTIAL_ERROR_CODES:
+                  CredentialRetrievalError) or _code_and_message(exc)[0] in CREDENTIAL_ERROR_CODES:
         return CREDENTIALS_HINT
     return None
 

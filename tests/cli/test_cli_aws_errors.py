@@ -28,6 +28,7 @@ from pathlib import Path
 import helpers
 import pytest
 
+from kopsgen import lifecycle
 from kopsgen.errors import ExitCode
 from kopsgen.terraform import Terraform
 
@@ -132,7 +133,8 @@ def failing_aws(request, monkeypatch, tmp_path):
         monkeypatch.setenv("KOPSGEN_AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
         return r"cannot reach http://127\.0\.0\.1:\d+/\S* \(check the network"
     monkeypatch.setenv("KOPSGEN_AWS_ENDPOINT_URL", request.getfixturevalue("strict_emulator"))
-    return r"InvalidClientTokenId: The security token included in the request is invalid|403"
+    # STS and Auto Scaling say InvalidClientTokenId, EC2 AuthFailure, S3's HEAD a bare 403.
+    return r"(InvalidClientTokenId|AuthFailure): .* \(configure AWS_PROFILE|: 403: Forbidden"
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -152,3 +154,49 @@ def test_a_failed_aws_call_is_one_line_and_exit_5(cli, cluster, failing_aws, com
     assert len(errors) <= 2 and not re.search(r"^\s*Error:", r.out + r.err, re.M), r.err
     assert said[0].startswith(("error: cannot ", "error: aws: AWS credentials: ")), said[0]
     assert Terraform(cluster / "terraform", env=tf_env).state_list() == before
+
+
+class FlowSession:
+    """What the lifecycle flows use of a Session -- the spec, the workspace's terraform and
+    AWS clients -- made of the real parts, as Session makes them outside the sandbox."""
+
+    def __init__(self, cluster: Path):
+        from kopsgen.spec import load_spec
+
+        self.cluster_dir = cluster
+        self.spec = load_spec(cluster / "cluster.yaml").spec
+        self.tf = Terraform(cluster / "terraform", env=dict(os.environ))
+        self.said: list[str] = []
+
+    def say(self, line: str) -> None:
+        self.said.append(line)
+
+    def clients(self):
+        from kopsgen import core
+        from kopsgen.aws import make_session
+
+        return make_session(self.spec.region,
+                            endpoint_url=os.environ.get(core.ENDPOINT_ENV) or None)
+
+
+FLOWS = {
+    "adopt kept etcd data": lambda s: lifecycle.adopt_kept_etcd_data(s),
+    "expected nodes": lambda s: lifecycle.expected_nodes(s, OUTPUTS),
+    "delete leaving volumes": lambda s: lifecycle.delete_leaving_volumes(
+        s, [('module.etcd.aws_ebs_volume.data["etcd2"]', "vol-0123456789abcdef0")]),
+    "schedule key deletion": lambda s: lifecycle.schedule_key_deletion(
+        s, ("0000-example", "alias/k8s")),
+    "tagged resources": lambda s: __import__("kopsgen.aws").aws.tagged_resources(
+        s.clients(), s.spec.cluster_name),
+}
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_the_flows_behind_the_commands_fail_the_same_way(cluster, failing_aws, flow):
+    from kopsgen.errors import AwsCheckError
+
+    with pytest.raises(AwsCheckError) as caught:
+        FLOWS[flow](FlowSession(cluster))
+    (line,) = caught.value.lines()
+    assert re.search(failing_aws, line) and line.startswith("cannot "), line
+
