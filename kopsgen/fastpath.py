@@ -294,7 +294,9 @@ def _answer_locked(root: str, entry: dict, check: bool) -> int | None:
     import fcntl
 
     try:
-        fd = os.open(os.path.join(root, ".kopsgen", "lock"), os.O_RDWR | os.O_CLOEXEC)
+        # Not through a link: the full path refuses one there (docs/workspace.md).
+        fd = os.open(os.path.join(root, ".kopsgen", "lock"),
+                     os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:

@@ -127,9 +127,10 @@ def test_a_generated_file_replaced_by_a_symlink_is_refused(cli, tmp_path, name):
     assert snapshot(cluster) == tree, "something was written"
 
 
-def test_the_console_script_refuses_a_symlinked_credentials_dir_after_a_render(tmp_path):
+@pytest.mark.parametrize("name", ["credentials", ".kopsgen/lock"])
+def test_the_console_script_refuses_a_link_made_after_a_render(tmp_path, name):
     """The up-to-date answer from a stamp (kopsgen/fastpath.py) must not vouch for a
-    workspace whose credentials/ became a link."""
+    workspace where a link took the place of what kopsgen wrote."""
     script = Path(sys.executable).with_name("kopsgen")
     if not script.exists():
         pytest.skip("the kopsgen console script is not installed")
@@ -146,13 +147,13 @@ def test_the_console_script_refuses_a_symlinked_credentials_dir_after_a_render(t
     assert render().returncode == 0
     assert render().returncode == 0  # answered from the stamp
     target = tmp_path / "elsewhere"
-    shutil.move(cluster / "credentials", target)
-    (cluster / "credentials").symlink_to(target)
+    shutil.move(cluster / name, target)
+    (cluster / name).symlink_to(target)
     target_before = snapshot(target)
 
     done = render()
 
     assert done.returncode == ExitCode.WORKSPACE, done.stdout + done.stderr
     errors = error_lines(done.stderr)
-    assert len(errors) == 1 and "credentials is a symlink" in errors[0], done.stderr
+    assert len(errors) == 1 and f"{name} is a symlink" in errors[0], done.stderr
     assert snapshot(target) == target_before
