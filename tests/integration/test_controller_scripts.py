@@ -476,6 +476,8 @@ def test_a_worker_gets_the_identity_of_its_own_instance_only(api, creds, aws, cl
              log)
 
     # Forged proofs, made with the test's own hands from the real one of worker-a.
+    import re
+
     own, = [o for o in csrs_of(stub, me["id"]) if x509.load_pem_x509_csr(base64.b64decode(
         o["spec"]["request"])).subject.rfc4514_string().startswith(f"CN=system:node:{me['dns']}")]
     proof = own["metadata"]["annotations"]["kopsgen.io/instance-proof"]
@@ -500,6 +502,9 @@ def test_a_worker_gets_the_identity_of_its_own_instance_only(api, creds, aws, cl
         "other-region": headers.replace("/us-east-1/sts/", "/eu-west-1/sts/"),
         "unbound": headers.replace(";x-kopsgen-csr-sha256", ""),
         "wrong-action": wrong_action,
+        # signed the same day, but not in the last 5 minutes (AWS would refuse it too)
+        "stale": re.sub(r"X-Amz-Date: (\d{8})T\d{6}Z", lambda m: f"X-Amz-Date: {m.group(1)}T"
+                        + ("000000Z" if datetime.now(UTC).hour >= 12 else "235959Z"), headers),
     }
     for what, text in forged.items():
         obj = csr(what, cn=f"system:node:{me['dns']}", sans=[],
@@ -541,8 +546,8 @@ def test_a_worker_gets_the_identity_of_its_own_instance_only(api, creds, aws, cl
                         "us-east-1",
         "unbound": "unbound: the instance proof does not sign host, x-amz-date and "
                    "x-kopsgen-csr-sha256",
+        "stale": "stale: the instance proof was made at .*, not in the last 5 minutes",
     }
-    import re
 
     proc, log = start(approver, tmp_path, **env)
     try:

@@ -17,7 +17,8 @@
 #   - CN=system:node:<name>, O=system:nodes, no subjectAltName, client usages only;
 #   - its annotation kopsgen.io/instance-proof holds the headers of a GetCallerIdentity
 #     request signed for this region's STS, whose signed headers include
-#     x-kopsgen-csr-sha256, made less than 15 minutes ago;
+#     x-kopsgen-csr-sha256, made less than 5 minutes ago (AWS takes a signed request up
+#     to 5 minutes after its date: docs.aws.amazon.com, Signature Version 4);
 #   - STS, sent that request by this script (to its own STS endpoint, with the sha256 of
 #     this CSR in x-kopsgen-csr-sha256, so a proof made for another CSR fails), answers
 #     that it was signed by a session of this cluster's worker role, in this account, named
@@ -245,8 +246,8 @@ review_client() {
   fi
   made=$(date -u -d "${BASH_REMATCH[1]}-${BASH_REMATCH[2]}-${BASH_REMATCH[3]}T${BASH_REMATCH[4]}:${BASH_REMATCH[5]}:${BASH_REMATCH[6]}Z" +%s)
   now=$(date -u +%s)
-  if [ $((now - made)) -gt 900 ] || [ $((made - now)) -gt 300 ]; then
-    deny "${csr}" "the instance proof was made at ${date}, not in the last 15 minutes"
+  if [ $((now - made)) -gt 300 ] || [ $((made - now)) -gt 300 ]; then
+    deny "${csr}" "the instance proof was made at ${date}, not in the last 5 minutes"
     return
   fi
 

@@ -101,7 +101,7 @@ json_field() {
 # The proof, base64: the headers of a SigV4-signed POST of GetCallerIdentity to STS
 # (docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html). The approver sends
 # it to STS itself -- host, path and body are its own -- with the CSR's sha256 in
-# x-kopsgen-csr-sha256: STS answers only if that is the hash signed here, within 15 minutes.
+# x-kopsgen-csr-sha256: STS answers only if that is the hash signed here, within 5 minutes.
 proof() {
   local role creds access secret token now day csr_sha body canonical scope key signature
   role=$(/opt/bin/kopsgen-imds iam/security-credentials/)
@@ -157,8 +157,8 @@ while :; do
     continue
   fi
   echo "kopsgen-node-identity: waiting for the approval of ${name} for Node ${node_name} (instance ${instance_id})"
-  # A proof is good for 15 minutes: after 12 without a certificate, ask again.
-  deadline=$(($(date +%s) + ${KOPSGEN_IDENTITY_PATIENCE:-720}))
+  # A proof is good for 5 minutes: after 4 without a certificate, ask again.
+  deadline=$(($(date +%s) + ${KOPSGEN_IDENTITY_PATIENCE:-240}))
   while [ "$(date +%s)" -lt "${deadline}" ]; do
     sleep "${KOPSGEN_IDENTITY_POLL:-5}"
     "${api[@]}" -o "${work}/csr.out" "${csrs}/${name}" 2> "${work}/err" || continue
