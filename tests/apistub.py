@@ -9,6 +9,7 @@ validation, no watch, no admission -- only what a real one answers for these req
   sends), which stores the conditions it was given;
 - POST of a CertificateSigningRequest, whose spec.username and spec.groups become the
   client certificate's CN and O (plus system:authenticated), as the API server sets them;
+- DELETE of one object;
 - GET /readyz and /healthz: "ok" when :attr:`ready`, else HTTP 500.
 """
 
@@ -29,6 +30,7 @@ RESOURCES = (
     ("certificates.k8s.io/v1", "certificatesigningrequests", "CertificateSigningRequest", False),
     ("apps/v1", "deployments", "Deployment", True),
     ("apps/v1", "daemonsets", "DaemonSet", True),
+    ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", False),
 )
 
 
@@ -77,7 +79,7 @@ class APIStub:
             return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
                          "resources": [
                              {"name": p, "singularName": k.lower(), "namespaced": n, "kind": k,
-                              "verbs": ["get", "list", "update"]}
+                              "verbs": ["get", "list", "update", "delete"]}
                              for g, p, k, n in RESOURCES if g == gv] + [
                              {"name": f"{p}/approval", "singularName": "", "namespaced": False,
                               "kind": k, "verbs": ["get", "update"]}
@@ -110,6 +112,9 @@ class APIStub:
                 return 404, status(404, f'{plural} "{name}" not found')
             if method == "GET" and not sub:
                 return 200, obj
+            if method == "DELETE" and not sub:
+                del self.objects[(gv, plural, ns)][name]
+                return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
             if method == "PUT" and sub == ["approval"]:
                 sent = json.loads(body)
                 obj.setdefault("status", {})["conditions"] = sent["status"]["conditions"]
@@ -217,7 +222,7 @@ def serve(creds: dict[str, bytes], tmp: Path):
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_PUT = do_POST = do_PATCH = _answer  # noqa: N815
+        do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _answer  # noqa: N815
 
         def log_message(self, *args) -> None:
             pass

@@ -199,6 +199,14 @@ def test_node_label_waits_for_the_node_in_the_background(api, creds, tmp_path):
 def test_addons_wait_for_the_api_and_apply_the_bootstrap_rbac_first(api, creds, tmp_path):
     stub, url = api
     stub.ready = False
+    # A cluster upgraded from a release that auto-approved every bootstrapper's request.
+    old = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+           "metadata": {"name": "kopsgen:node-autoapprove-bootstrap"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                       "name": "system:certificates.k8s.io:certificatesigningrequests:nodeclient"},
+           "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                         "name": "system:bootstrappers"}]}
+    stub.put(old)
     script = install(tmp_path, url, creds, "kopsgen-apply-addons")
     proc, log = start(script, tmp_path)
     try:
@@ -213,6 +221,10 @@ def test_addons_wait_for_the_api_and_apply_the_bootstrap_rbac_first(api, creds, 
         proc.wait()
     first = next(ln for ln in log.read_text().splitlines() if "applying " in ln)
     assert "applying /etc/kubernetes/addons/kopsgen-rbac.yaml failed, retrying" in first
+    # ... after the old auto-approval of bootstrappers is gone.
+    assert stub.get("rbac.authorization.k8s.io/v1", "clusterrolebindings",
+                    "kopsgen:node-autoapprove-bootstrap") is None
+    assert "removing the old auto-approval" not in log.read_text()
 
 
 # ------------------------------------------------- a node's identity: its own instance only

@@ -26,6 +26,14 @@ apply() {
   done
 }
 
+# The first releases let kube-controller-manager approve every kubelet client request of
+# the bootstrap group (any node could become any other); apply never removes that binding
+# from a cluster upgraded from one, so it is deleted here, before anything else.
+until "${kubectl[@]}" delete clusterrolebinding kopsgen:node-autoapprove-bootstrap \
+  --ignore-not-found > /dev/null 2> "${err}"; do
+  echo "kopsgen-apply-addons: removing the old auto-approval for bootstrappers failed, retrying in 10s: $(tail -n 1 "${err}")"
+  sleep 10
+done
 apply "${addons}/kopsgen-rbac.yaml"
 echo "kopsgen-apply-addons: bootstrap RBAC applied: kubelets may request their certificates"
 apply "${addons}/"
