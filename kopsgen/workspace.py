@@ -774,13 +774,13 @@ def workspace_lock(
                 now = time.monotonic()
                 if now >= deadline:
                     raise WorkspaceError(
-                        f"another kopsgen is rendering {root} (lock {lock_path}); "
-                        "try again when it finishes"
+                        f"another kopsgen is rendering {root} (lock {lock_path}) and did "
+                        f"not finish within {timeout:g} s; try again when it finishes"
                     ) from None
                 if not waiting and on_wait is not None:
                     on_wait(
                         f"waiting for another kopsgen rendering {root} to finish "
-                        f"(lock {lock_path})…"
+                        f"(lock {lock_path}, at most {timeout:g} s)…"
                     )
                 waiting = True
                 time.sleep(min(poll, deadline - now))

@@ -393,11 +393,12 @@ def test_second_writer_times_out_with_a_clear_message(tmp_path):
         os.close(fd)
 
     assert err.value.message == (
-        f"another kopsgen is rendering {tmp_path} (lock {tmp_path}/.kopsgen/lock); "
-        "try again when it finishes"
+        f"another kopsgen is rendering {tmp_path} (lock {tmp_path}/.kopsgen/lock) and did "
+        "not finish within 0.3 s; try again when it finishes"
     )
     assert 0.3 <= waited < 2
     assert len(notices) == 1 and notices[0].startswith("waiting for another kopsgen")
+    assert notices[0].endswith("at most 0.3 s)…")
     assert listing(tmp_path) == [".kopsgen/lock"]
 
 
