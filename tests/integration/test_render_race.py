@@ -91,6 +91,7 @@ def check_pki(root: Path) -> None:
     assert public_key("x509", embedded) == public_key("pkey", embedded_key)
 
 
+@pytest.mark.slow  # ~20 s, like the kill -9 loop beside it
 def test_renders_started_together_keep_one_ca(tmp_path):
     helpers.require_tool("openssl")
     script = kopsgen_script()
