@@ -44,6 +44,8 @@ def kubelet_labels(cluster: Path, role: str, pool: str, tmp: Path) -> dict[str, 
     (bindir / "kopsgen-kubelet").write_text(
         files["/opt/bin/kopsgen-kubelet"].replace("/opt/bin/", f"{bindir}/"))
     (bindir / "kopsgen-imds").write_text("#!/bin/sh\necho x\n")
+    # The node's client certificate is not what this test is about (test_controller_scripts).
+    (bindir / "kopsgen-node-identity").write_text("#!/bin/sh\nexit 0\n")
     (bindir / "kubelet").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     for p in bindir.iterdir():
         p.chmod(0o755)

@@ -5,7 +5,6 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_18:Reads of the credentials are audited with CloudTrail S3 data events; server access logs would need a second bucket, which cannot use SSE-KMS.
   #checkov:skip=CKV_AWS_144:Replicating would copy the cluster's private keys to another region; every object is re-created by `kopsgen render` and `kopsgen up`.
   #checkov:skip=CKV2_AWS_62:Nothing consumes events of this bucket; nodes read their objects at boot.
   bucket = "kopsgen-${var.cluster_name}-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"

@@ -67,7 +67,11 @@ resource "aws_launch_template" "this" {
 
     content {
       resource_type = tag_specifications.value
-      tags          = merge(data.aws_default_tags.current.tags, { Name = "${var.cluster_name}-controller" })
+      # kopsgen.io/role: the EBS CSI driver may attach volumes to controllers and workers only.
+      tags = merge(data.aws_default_tags.current.tags, {
+        Name              = "${var.cluster_name}-controller"
+        "kopsgen.io/role" = "controller"
+      })
     }
   }
 }

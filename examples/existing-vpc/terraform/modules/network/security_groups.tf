@@ -1,5 +1,6 @@
 # The three node roles' security groups live together so that who-may-talk-to-whom reads
-# in one file. The API load balancer's group lives in the masters module.
+# in one file. The API load balancer's group lives in the masters module. The cloud-controller-
+# manager may change this cluster's groups except the one tagged kopsgen.io/role = etcd (modules/iam).
 
 resource "aws_security_group" "etcd" {
   #checkov:skip=CKV2_AWS_5:Attached by the etcd module through the security_group_ids output, which checkov does not follow.
@@ -8,7 +9,8 @@ resource "aws_security_group" "etcd" {
   vpc_id      = local.vpc_id
 
   tags = {
-    Name = "${var.cluster_name}-etcd"
+    Name              = "${var.cluster_name}-etcd"
+    "kopsgen.io/role" = "etcd"
   }
 }
 
@@ -19,7 +21,8 @@ resource "aws_security_group" "controller" {
   vpc_id      = local.vpc_id
 
   tags = {
-    Name = "${var.cluster_name}-controller"
+    Name              = "${var.cluster_name}-controller"
+    "kopsgen.io/role" = "controller"
   }
 }
 
@@ -30,7 +33,8 @@ resource "aws_security_group" "worker" {
   vpc_id      = local.vpc_id
 
   tags = {
-    Name = "${var.cluster_name}-worker"
+    Name              = "${var.cluster_name}-worker"
+    "kopsgen.io/role" = "worker"
   }
 }
 

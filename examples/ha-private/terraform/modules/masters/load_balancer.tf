@@ -1,7 +1,7 @@
 # A network load balancer passes TLS through to kube-apiserver, so client certificates work.
 resource "aws_lb" "api" {
   #checkov:skip=CKV_AWS_150:kopsgen destroy must remove the load balancer; it holds no data and apply re-creates it. The etcd data volumes are what is protected (prevent_destroy).
-  #checkov:skip=CKV_AWS_91:NLB access logs are written only for TLS listeners; this one passes TCP through (client certificates), so there is nothing to log. The VPC flow logs record the connections.
+  #checkov:skip=CKV_AWS_91:NLB access logs are written only for TLS listeners; this one passes TCP through (client certificates), so there is nothing to log. The flow logs of a VPC kopsgen creates record the connections.
   name               = "${var.cluster_name}-api"
   load_balancer_type = "network"
   internal           = var.load_balancer_internal
@@ -102,7 +102,7 @@ resource "aws_vpc_security_group_ingress_rule" "controller_from_api" {
 # internet-facing load balancer is for people (externalDNSName).
 resource "aws_lb" "internal" {
   #checkov:skip=CKV_AWS_150:kopsgen destroy must remove the load balancer; it holds no data and apply re-creates it.
-  #checkov:skip=CKV_AWS_91:NLB access logs are written only for TLS listeners; this one passes TCP through (client certificates). The VPC flow logs record the connections.
+  #checkov:skip=CKV_AWS_91:NLB access logs are written only for TLS listeners; this one passes TCP through (client certificates). The flow logs of a VPC kopsgen creates record the connections.
   name               = "${var.cluster_name}-api-int"
   load_balancer_type = "network"
   internal           = true

@@ -23,3 +23,14 @@ variable "noncurrent_version_expiration_days" {
     error_message = "noncurrent_version_expiration_days must be a whole number of at least 1."
   }
 }
+
+variable "access_log_expiration_days" {
+  type        = number
+  description = "Days the assets bucket's S3 server access logs are kept in its log bucket (kopsgen-<cluster>-<account id>-<region>-log) before S3 expires them (e.g. 365)."
+  default     = 365
+
+  validation {
+    condition     = var.access_log_expiration_days >= 1 && floor(var.access_log_expiration_days) == var.access_log_expiration_days
+    error_message = "access_log_expiration_days must be a whole number of at least 1."
+  }
+}

@@ -1,4 +1,5 @@
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
   roles = toset(["etcd", "controller", "worker"])
@@ -22,7 +23,8 @@ resource "aws_iam_instance_profile" "this" {
   role = aws_iam_role.this[each.key].name
 }
 
-# Each role reads its own credentials and cloud-config and nothing else of the cluster.
+# Each role reads its own credentials and cloud-config and nothing else of the cluster, and
+# may decrypt with the cluster key only what S3 decrypts for it from those prefixes.
 resource "aws_iam_role_policy" "assets" {
   for_each = local.roles
 
@@ -35,6 +37,7 @@ resource "aws_iam_role_policy" "assets" {
     role        = each.key
     userdata    = local.userdata[each.key]
     kms_key_arn = var.kms_key_arn
+    region      = data.aws_region.current.name
   })
 }
 
@@ -56,6 +59,7 @@ resource "aws_iam_policy" "ebs_csi" {
     partition    = data.aws_partition.current.partition
     cluster_name = var.cluster_name
     kms_key_arn  = var.kms_key_arn
+    region       = data.aws_region.current.name
   })
 }
 

@@ -45,7 +45,7 @@ module "bootstrap" {
 # volume, zone) and Terraform attaches its volume and publishes its address, so the node
 # needs no permission to attach volumes or change DNS. Recovery is `-replace` (README).
 resource "aws_instance" "member" {
-  #checkov:skip=CKV_AWS_126:Nothing in the cluster consumes one-minute EC2 metrics; etcd's health is watched through its own metrics endpoint, so detailed monitoring would only add cost.
+  #checkov:skip=CKV_AWS_126:Nothing in the cluster consumes one-minute EC2 metrics; each member serves etcd's own /metrics and /health on 127.0.0.1:2381, so detailed monitoring would only add cost.
   #checkov:skip=CKV_AWS_135:Current-generation instance types are EBS-optimized by default; forcing it makes older types a user may choose (the seed's m3.medium) fail to launch.
   for_each = local.members
 
@@ -73,8 +73,11 @@ resource "aws_instance" "member" {
     kms_key_id  = var.kms_key_arn
   }
 
+  # kopsgen.io/role keeps the members out of what the controller's instance role may touch
+  # (modules/iam: it may attach volumes only to controllers and workers).
   tags = {
-    Name = "${var.cluster_name}-${each.key}"
+    Name              = "${var.cluster_name}-${each.key}"
+    "kopsgen.io/role" = "etcd"
   }
 
   # A new member must be in the member list before it joins: the other members' reconciler
