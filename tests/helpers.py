@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +181,31 @@ def tls_server(creds: dict[str, bytes], handler, tmp: Path):
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def emulator(log: Path, **env: str):
+    """The AWS emulator (``python -m kopsgen.emulator``) in a process of its own on a free
+    loopback port, with ``env`` added to its environment and its output in ``log``; yields
+    its endpoint URL. A process of its own: moto's backends are global to a process."""
+    require_module("moto.server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kopsgen.emulator", str(port)],
+                                stdout=out, stderr=out, env=dict(os.environ, **env))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+

@@ -21,8 +21,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import helpers
@@ -82,28 +80,9 @@ def cluster(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def strict_emulator(tmp_path_factory):
     """moto on loopback that checks every request's credentials, as AWS does."""
-    helpers.require_module("moto.server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "kopsgen.emulator", str(port)],
-                                stdout=out, stderr=out,
-                                env=dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0"))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with helpers.emulator(tmp_path_factory.mktemp("moto") / "moto.log",
+                          INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
+        yield endpoint
 
 
 def closed_port() -> int:

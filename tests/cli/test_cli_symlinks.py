@@ -133,7 +133,7 @@ def test_the_console_script_refuses_a_link_made_after_a_render(tmp_path, name):
     workspace where a link took the place of what kopsgen wrote."""
     script = Path(sys.executable).with_name("kopsgen")
     if not script.exists():
-        pytest.skip("the kopsgen console script is not installed")
+        helpers.missing("the kopsgen console script is not installed")
     env = dict(os.environ, NO_COLOR="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
     env.pop(DISABLE_ENV, None)
     cluster = tmp_path / "cluster"

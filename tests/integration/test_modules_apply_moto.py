@@ -76,30 +76,11 @@ def unexplained_drift(plan: dict) -> list[str]:
 
 
 @pytest.fixture
-def moto_endpoint(monkeypatch):
+def moto_endpoint(monkeypatch, tmp_path):
     # A process of its own: moto's backends are global to a process, and other tests in
     # this session leave things in them (a load balancer named k8s-api, for one).
-    helpers.require_module("moto.server")
-    import socket
-    import sys
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "kopsgen.emulator", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true"))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with helpers.emulator(tmp_path / "moto.log", MOTO_IAM_LOAD_MANAGED_POLICIES="true") as endpoint:
+        yield endpoint
 
 
 def boto(endpoint: str, service: str):

@@ -34,7 +34,7 @@ def kopsgen_script() -> str:
     beside = Path(sys.executable).with_name("kopsgen")
     found = str(beside) if beside.exists() else shutil.which("kopsgen")
     if not found:
-        pytest.skip("the kopsgen console script is not installed")
+        helpers.missing("the kopsgen console script is not installed")
     return found
 
 
