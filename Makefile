@@ -39,7 +39,8 @@ demo: $(STAMP)
 	$(BIN)/kopsgen -C $(SCRATCH) plan --sandbox
 
 lint: $(STAMP)
-	$(BIN)/ruff check kopsgen tests bench
+	$(BIN)/ruff check kopsgen tests bench scripts/check-imports
+	$(BIN)/python scripts/check-imports
 
 test: $(STAMP) tools lint
 	$(BIN)/pytest -q

@@ -14,8 +14,18 @@ from typing import Annotated
 
 import typer
 
-from kopsgen import __version__, console
-from kopsgen.errors import ExitCode, SpecError
+from kopsgen import __version__, console, core
+from kopsgen.errors import AwsCheckError, ExitCode, SpecError, UsageError, WorkspaceError
+from kopsgen.flows import apply as flows_apply
+from kopsgen.flows import destroy as flows_destroy
+from kopsgen.flows import kubeconfig as flows_kubeconfig
+from kopsgen.flows import plan as flows_plan
+from kopsgen.flows import status as flows_status
+from kopsgen.flows.credentials import push_credentials
+from kopsgen.flows.session import Session
+from kopsgen.initcmd import InitOptions, render_cluster_yaml, write_new_file
+from kopsgen.spec import load_spec
+from kopsgen.spec.raw import ClusterFile
 
 app = typer.Typer(
     name="kopsgen",
@@ -95,8 +105,6 @@ def validate(
     s3_uri: S3Opt = None,
 ) -> None:
     """Load and check cluster.yaml; print every problem (exit 0 or 3; 5 with --aws)."""
-    from kopsgen.spec import load_spec
-
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
     try:
         loaded = load_spec(path)
@@ -114,8 +122,6 @@ def validate(
         raise typer.Exit(err.exit_code) from None
     aws_problems = []
     if aws:
-        from kopsgen import core
-
         aws_problems = core.preflight(loaded.spec, profile=profile,
                                       expected_account=expected_account, s3_uri=s3_uri)
     if output is Output.json:
@@ -128,8 +134,6 @@ def validate(
         return
     _print_problems(None, loaded.warnings)
     if aws_problems:
-        from kopsgen.errors import AwsCheckError
-
         n = len(aws_problems)
         raise AwsCheckError(f"{path}: {n} problem{'s' if n != 1 else ''} found in the AWS "
                             "account; nothing was created", problems=aws_problems)
@@ -151,8 +155,6 @@ def _problem_json(p) -> dict:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of cluster.yaml (for editors)."""
-    from kopsgen.spec.raw import ClusterFile
-
     doc = ClusterFile.model_json_schema(by_alias=True)
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     typer.echo(json.dumps(doc, indent=2, sort_keys=True))
@@ -176,14 +178,11 @@ def init(
     cluster_dir: DirOpt = None,
 ) -> None:
     """Write a commented cluster.yaml to start a cluster."""
-    from kopsgen.initcmd import InitOptions, render_cluster_yaml, write_new_file
-
     opts = InitOptions(cluster_name, external_dns_name, region, availability_zone, key_name,
                        kms_key_arn, hosted_zone_id, s3_uri)
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
     if path.exists() and not force:
         # Checked before the options so the existing file is the first thing said.
-        from kopsgen.errors import WorkspaceError
         raise WorkspaceError(f"{path} already exists; not overwriting it (use --force to "
                              "replace it)")
     try:
@@ -225,8 +224,6 @@ def certs(
     output: OutputOpt = Output.text,
 ) -> None:
     """Show each certificate: subject, SANs, issuer, days left (kube-aws: show certificates)."""
-    from kopsgen import core
-
     infos = core.certificates(_cluster_dir(cluster_dir))
     if output is Output.json:
         typer.echo(json.dumps([{
@@ -258,12 +255,10 @@ def _say(message: str) -> None:
 
 
 def _session(cluster_dir, *, s3_uri=None, no_render=False, sandbox=False, verbose=False,
-             profile=None, with_credentials=False):
-    from kopsgen.lifecycle import Session
-
+             profile=None, with_credentials=False, stop_sandbox=None) -> Session:
     session = Session(_cluster_dir(cluster_dir), say=_say, s3_uri=s3_uri, no_render=no_render,
                       sandbox=sandbox, verbose=verbose, profile=profile,
-                      with_credentials=with_credentials)
+                      with_credentials=with_credentials, stop_sandbox=stop_sandbox)
     _print_problems(None, session.warnings)
     return session
 
@@ -273,8 +268,6 @@ def _confirm(question: str, *, yes: bool, expected: str | None = None) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        from kopsgen.errors import UsageError
-
         raise UsageError("no terminal to ask for confirmation on; pass --yes to proceed "
                          "without asking")
     if expected is None:
@@ -283,8 +276,6 @@ def _confirm(question: str, *, yes: bool, expected: str | None = None) -> None:
         return
     answer = typer.prompt(question, default="", show_default=False)
     if answer.strip() != expected:
-        from kopsgen.errors import UsageError
-
         raise UsageError(f"you typed {answer.strip()!r}, not {expected!r}; nothing was destroyed")
 
 
@@ -303,80 +294,23 @@ def plan(
     output: OutputOpt = Output.text,
 ) -> None:
     """Pre-flight, then terraform plan saved to terraform/kopsgen.tfplan, summarised per module."""
-    from kopsgen.lifecycle import describe_summary, replacement_notes
-
-    session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
-                       verbose=verbose, profile=profile)
-    try:
-        targets = _pool_targets(session, pool)
-        session.preflight(expected_account=expected_account)
-        from kopsgen.lifecycle import kept_etcd_data_notes
-
-        for note in kept_etcd_data_notes(session):
-            _say(f"note: {note}")
-        path, summary, doc = session.plan(targets=targets)
-    finally:
-        session.close()
-    notes = replacement_notes(doc)
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
+                  verbose=verbose, profile=profile) as session:
+        result = flows_plan.plan(session, pool=pool, expected_account=expected_account)
+    summary = result.summary
     if output is Output.json:
         typer.echo(json.dumps({
-            "plan_file": str(path), "add": summary.add, "change": summary.change,
+            "plan_file": str(result.path), "add": summary.add, "change": summary.change,
             "destroy": summary.destroy, "replace": summary.replace,
             "by_module": {m: {"add": c.add, "change": c.change, "destroy": c.destroy}
                           for m, c in sorted(summary.by_module.items())},
-            "replaced": list(summary.replaced), "notes": notes}, indent=2))
+            "replaced": list(summary.replaced), "notes": result.notes}, indent=2))
     else:
-        for line in describe_summary(summary) + [f"- {n}" for n in notes]:
+        for line in flows_plan.describe_summary(summary) + [f"- {n}" for n in result.notes]:
             typer.echo(line)
-        typer.echo(f"saved plan: {path}")
+        typer.echo(f"saved plan: {result.path}")
     if detailed_exitcode and summary.has_changes:
         raise typer.Exit(ExitCode.CHANGES)
-
-
-def _pool_targets(session, pool: str | None) -> tuple[str, ...]:
-    if pool is None:
-        return ()
-    from kopsgen import naming
-    from kopsgen.errors import UsageError
-
-    names = [p.name for p in session.spec.node_pools]
-    if pool not in names:
-        raise UsageError(f"--pool: no node pool named {pool!r} (pools: {', '.join(names)})")
-    return (f"module.{naming.pool_module(session.spec.pool(pool))}",)
-
-
-def _apply_flow(session, *, yes: bool, targets: tuple[str, ...], verb: str) -> dict:
-    from kopsgen.lifecycle import (
-        delete_leaving_volumes,
-        describe_summary,
-        etcd_members_leaving,
-        push_credentials,
-        release_leaving_members,
-        replacement_notes,
-    )
-
-    leaving = [] if targets else etcd_members_leaving(session)
-    release_leaving_members(session, leaving)
-    existing = session.outputs() if session.tf.state_list() else {}
-    if existing.get("assets_location"):
-        # Nodes the apply replaces fetch their credentials at boot: have the new ones there.
-        uploaded = push_credentials(session, outputs=existing)
-        if uploaded:
-            _say(f"credentials: {len(uploaded)} file(s) uploaded before the apply")
-    path, summary, doc = session.plan(targets=targets)
-    for line in describe_summary(summary) + [f"- {n}" for n in replacement_notes(doc)]:
-        typer.echo(line)
-    if summary.has_changes:
-        _confirm(f"{verb} cluster {session.spec.cluster_name}?", yes=yes)
-        session.apply(path, summary)
-        delete_leaving_volumes(session, leaving)
-    else:
-        typer.echo("No changes: the infrastructure matches the workspace.")
-    outputs = session.outputs()
-    uploaded = push_credentials(session, outputs=outputs)
-    _say(f"credentials: {len(uploaded)} file(s) uploaded" if uploaded
-         else "credentials: unchanged in S3")
-    return outputs
 
 
 @app.command()
@@ -398,68 +332,15 @@ def up(
         "(root, systemd-nspawn, debootstrap; docs/sandbox.md).")] = False,
 ) -> None:
     """Create the cluster: pre-flight, plan, confirm, apply, upload credentials, wait."""
-    from kopsgen import naming
-    from kopsgen.lifecycle import adopt_kept_etcd_data, expected_nodes, wait_until_ready
-
-    if boot and not sandbox:
-        from kopsgen.errors import UsageError
-
-        raise UsageError("--boot boots the sandbox's instances: use it with --sandbox")
-    session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
-                       verbose=verbose, profile=profile, with_credentials=True)
-    try:
-        session.preflight(expected_account=expected_account)
-        for line in adopt_kept_etcd_data(session):
-            _say(line)
-        outputs = _apply_flow(session, yes=yes, targets=(), verb="Create")
-        if boot:
-            _boot_machines(session)
-        elif wait and sandbox:
-            _say("wait: skipped in the sandbox (the emulator boots no real nodes; --boot "
-                 "boots them)")
-        elif wait:
-            wait_until_ready(session, timeout, expected_nodes(session, outputs))
-    finally:
-        session.close(stop_sandbox=False)
-    spec = session.spec
-    typer.echo(f"Cluster name:   {spec.cluster_name}")
-    typer.echo(f"API endpoint:   {naming.api_url(spec)}")
-    typer.echo(f"Load balancer:  {outputs.get('load_balancer_name')} "
-               f"({outputs.get('load_balancer_dns_name')})")
-    typer.echo(f"Kubeconfig:     {session.cluster_dir / 'kubeconfig'}")
-    typer.echo(f"Next:           kubectl --kubeconfig {session.cluster_dir / 'kubeconfig'} "
-               "get nodes")
-
-
-def _boot_machines(session) -> None:
-    from kopsgen.boot import BootLab
-    from kopsgen.errors import ExitCode, KopsgenError
-
-    lab = BootLab(session.sandbox, session.spec, _say)
-    reports = lab.boot()
-    failed = False
-    for r in reports:
-        m = r.machine
-        head = (f"booted in {r.booted_in:.0f} s" if r.booted_in is not None else "did not boot")
-        typer.echo(f"{m.name:<14} {m.instance_id}  {m.address:<15} {head}")
-        for unit, state in r.units.items():
-            typer.echo(f"    {unit:<42} {state}")
-        for note in r.notes:
-            typer.echo(f"    note: {note}")
-        for problem in r.problems:
-            typer.echo(f"    PROBLEM: {problem}")
-            failed = True
-    facts = lab.mirror_facts
-    typer.echo("stand-ins: " + ", ".join(facts.standins + [
-        "kube-apiserver, kube-controller-manager, kube-scheduler (not run: the kubelet is a "
-        "stand-in)", "the API load balancers (TCP forwarders)"]))
-    typer.echo("real: " + ", ".join(facts.real + ["systemd", "coreos-cloudinit's semantics",
-                                                   "the bootstrap, scripts and units"]))
-    if failed:
-        raise KopsgenError("boot: some machines did not boot as they should (above); they "
-                           "keep running for a look: `kopsgen destroy --sandbox` removes them",
-                           exit_code=ExitCode.NOT_READY)
-    _say("boot: the machines keep running; `kopsgen destroy --sandbox` stops and removes them")
+    flows_apply.check_boot(boot, sandbox)
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
+                  verbose=verbose, profile=profile, with_credentials=True,
+                  stop_sandbox=False) as session:
+        outputs = flows_apply.up(session, confirm=lambda q: _confirm(q, yes=yes),
+                                 out=typer.echo, expected_account=expected_account,
+                                 wait=wait, timeout=timeout, boot=boot)
+    for line in flows_apply.up_summary(session, outputs):
+        typer.echo(line)
 
 
 @app.command()
@@ -477,21 +358,12 @@ def update(
         "(new instances boot, gone ones power off).")] = False,
 ) -> None:
     """Apply cluster.yaml's changes to a running cluster (or to one pool with --pool)."""
-    from kopsgen.errors import UsageError
-
-    if boot and not sandbox:
-        raise UsageError("--boot boots the sandbox's instances: use it with --sandbox")
-    session = _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
-                       verbose=verbose, profile=profile, with_credentials=True)
-    try:
-        if not session.tf.state_list():
-            raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create it "
-                             "with `kopsgen up`")
-        _apply_flow(session, yes=yes, targets=_pool_targets(session, pool), verb="Update")
-        if boot:
-            _boot_machines(session)
-    finally:
-        session.close(stop_sandbox=False)
+    flows_apply.check_boot(boot, sandbox)
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
+                  verbose=verbose, profile=profile, with_credentials=True,
+                  stop_sandbox=False) as session:
+        flows_apply.update(session, confirm=lambda q: _confirm(q, yes=yes), out=typer.echo,
+                           pool=pool, boot=boot)
 
 
 @app.command()
@@ -503,20 +375,9 @@ def status(
     output: OutputOpt = Output.text,
 ) -> None:
     """Terraform outputs plus live facts: Auto Scaling groups and API health."""
-    from kopsgen.lifecycle import live_status
-
-    session = _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
-                       profile=profile)
-    try:
-        outputs = session.outputs()
-        if not outputs:
-            from kopsgen.errors import UsageError
-
-            raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create "
-                             "it with `kopsgen up`")
-        facts = live_status(session, outputs)
-    finally:
-        session.close(stop_sandbox=False)
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
+                  profile=profile, stop_sandbox=False) as session:
+        facts = flows_status.status(session)
     if output is Output.json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
@@ -551,24 +412,11 @@ def destroy(
         "--delete-etcd-data", help="Also delete the etcd data volumes (kept by default).")] = False,
 ) -> None:
     """Destroy the cluster; keeps the etcd data volumes (and their key) unless --delete-etcd-data."""
-    from kopsgen.lifecycle import destroy_cluster
-
-    session = _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
-                       verbose=verbose, profile=profile)
-    stop = False  # the sandbox's emulator stops only once the cluster is really gone
-    if sandbox and (session.sandbox.root / "boot").exists():
-        from kopsgen.boot import BootLab
-
-        _say("boot: powering off and removing the sandbox machines")
-        BootLab(session.sandbox, session.spec, _say).stop(volumes=True)
-    try:
-        destroy_cluster(
-            session, delete_etcd_data=delete_etcd_data, echo=typer.echo,
-            confirm=lambda question: _confirm(question, yes=yes,
-                                              expected=session.spec.cluster_name))
-        stop = sandbox
-    finally:
-        session.close(stop_sandbox=stop)
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
+                  verbose=verbose, profile=profile) as session:
+        flows_destroy.destroy(
+            session, delete_etcd_data=delete_etcd_data, out=typer.echo,
+            confirm=lambda q: _confirm(q, yes=yes, expected=session.spec.cluster_name))
 
 
 @app.command()
@@ -579,22 +427,14 @@ def kubeconfig(
     = False,
 ) -> None:
     """Print the admin kubeconfig's path, or install its context into ~/.kube/config."""
-    from kopsgen.errors import WorkspaceError
-    from kopsgen.lifecycle import install_kubeconfig
-    from kopsgen.spec import load_spec
-
     root = _cluster_dir(cluster_dir)
-    spec = load_spec(root / "cluster.yaml").spec
-    path = root / "kubeconfig"
-    if not path.exists():
-        raise WorkspaceError(f"{path} does not exist; run `kopsgen render`")
     if not install:
-        typer.echo(str(path.resolve()))
+        typer.echo(str(flows_kubeconfig.kubeconfig_path(root).resolve()))
         return
-    target, backup = install_kubeconfig(root, spec)
-    typer.echo(f"context {spec.cluster_name} merged into {target}"
+    name, target, backup = flows_kubeconfig.install(root)
+    typer.echo(f"context {name} merged into {target}"
                + (f" (previous file saved as {backup})" if backup else ""))
-    typer.echo(f"use it: kubectl config use-context {spec.cluster_name}")
+    typer.echo(f"use it: kubectl config use-context {name}")
 
 
 credentials_app = typer.Typer(help="Deliver credentials to the cluster's S3 location.",
@@ -610,14 +450,9 @@ def credentials_push(
     profile: ProfileOpt = None,
 ) -> None:
     """Upload each role's credentials (SSE-KMS), only those whose fingerprint changed."""
-    from kopsgen.lifecycle import push_credentials
-
-    session = _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
-                       profile=profile, with_credentials=True)
-    try:
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
+                  profile=profile, with_credentials=True, stop_sandbox=False) as session:
         uploaded = push_credentials(session)
-    finally:
-        session.close(stop_sandbox=False)
     for url in uploaded:
         typer.echo(f"uploaded {url}")
     typer.echo(f"{len(uploaded)} file(s) uploaded" if uploaded else "credentials unchanged")

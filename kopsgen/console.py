@@ -14,8 +14,10 @@ import sys
 import traceback
 from pathlib import Path
 
+from kopsgen import aws, core
 from kopsgen.errors import ExitCode, KopsgenError, SpecError
-from kopsgen.fastpath import styled
+from kopsgen.style import styled
+from kopsgen.workspace import notify_stderr
 
 _COLOURS = {"error": "red", "warning": "yellow"}  # anything else (notice, drift): cyan
 
@@ -42,9 +44,7 @@ def print_problems(err: SpecError | None, warnings: list) -> None:
 def _aws_error(exc: BaseException) -> bool:
     if "botocore.exceptions" not in sys.modules:  # no AWS call was made
         return False
-    from kopsgen.aws import is_aws_error
-
-    return is_aws_error(exc)
+    return aws.is_aws_error(exc)
 
 
 def failure_code(exc: BaseException, *, debug: bool = False) -> int:
@@ -52,9 +52,7 @@ def failure_code(exc: BaseException, *, debug: bool = False) -> int:
     (any other exception) is one line, its traceback only with ``debug``."""
     if not isinstance(exc, KopsgenError) and _aws_error(exc):
         # An AWS call nobody wrapped: still the AWS error it is, in one line (exit 5).
-        from kopsgen.aws import failure
-
-        exc = failure("talk to AWS", exc)
+        exc = aws.failure("talk to AWS", exc)
     if isinstance(exc, SpecError):
         print_problems(exc, exc.warnings)
         return exc.exit_code
@@ -76,9 +74,6 @@ def failure_code(exc: BaseException, *, debug: bool = False) -> int:
 
 def render_command(root: Path, part: str | None, *, check: bool, json_output: bool) -> int:
     """``kopsgen render [PART] [--check]``: returns the exit code; failures raise."""
-    from kopsgen import core
-    from kopsgen.workspace import notify_stderr
-
     outcome = core.render(root, part)
     print_problems(None, outcome.warnings)
     if check:

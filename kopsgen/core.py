@@ -12,9 +12,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kopsgen import aws
+from kopsgen import stamp as stamps
 from kopsgen.errors import Problem, UsageError, WorkspaceError
+from kopsgen.render.pki import describe_certificates, first_expiry
+from kopsgen.render.stack import render_stack
+from kopsgen.render.workspace_files import render_credentials_part, render_userdata
 from kopsgen.spec import Loaded, load_spec
-from kopsgen.workspace import CheckResult, WriteReport, is_temp_name
+from kopsgen.workspace import (
+    MANIFEST,
+    CheckResult,
+    Status,
+    WriteReport,
+    check_workspace,
+    is_temp_name,
+    write_workspace,
+)
 
 CREDENTIALS = "credentials"
 #: Parts of a render (kube-aws's `render credentials` / `render stack`), in render order.
@@ -92,8 +105,6 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
            s3=None) -> RenderOutcome:
     """Render ``part`` (or everything) in memory; nothing is written. ``s3`` (an
     S3Location from ``--s3-uri``) overrides cluster.yaml's s3URI."""
-    from kopsgen.render.workspace_files import render_credentials_part, render_userdata
-
     if part is not None and part not in PARTS:
         raise UsageError(f"unknown part {part!r}; use one of {', '.join(PARTS)}")
     loaded = load_spec(cluster_dir / "cluster.yaml")
@@ -110,8 +121,6 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
         notices.extend(rendered.notices)
         new_pki = rendered.new_pki
     if "stack" in parts:
-        from kopsgen.render.stack import render_stack
-
         files.update(render_userdata(loaded.spec))
         files.update(render_stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
@@ -121,23 +130,19 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
 def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,
           stamp: bool = False) -> WriteReport:
     """Write ``outcome`` into ``cluster_dir``. With ``stamp``, remember the result so the
-    next identical ``kopsgen render`` answers without rendering (:mod:`kopsgen.fastpath`).
+    next identical ``kopsgen render`` answers without rendering (:mod:`kopsgen.stamp`).
 
     The credentials were read before the workspace lock was taken: under the lock they are
     read again, and if another render wrote them meanwhile (two renders of a new directory
     started together) the credentials part is rendered again from those, so the second
     render reuses the first one's CA instead of replacing it. ``outcome`` then holds the
     files and notices of that second render: print its notices after the write."""
-    from kopsgen.workspace import write_workspace
-
     def refresh():
         if outcome.credentials_in is None:
             return None
         current = read_credentials(cluster_dir)
         if current == outcome.credentials_in:
             return None
-        from kopsgen.render.workspace_files import render_credentials_part
-
         rendered = render_credentials_part(outcome.loaded.spec, current,
                                            outcome.now or datetime.now(UTC))
         outcome.files.update(rendered.files)
@@ -152,22 +157,19 @@ def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,
 
 
 def _stamp(cluster_dir: Path, outcome: RenderOutcome, report: WriteReport) -> None:
-    from kopsgen import fastpath
-    from kopsgen.workspace import MANIFEST, Status, WriteReport
-
     if not outcome.loaded.source_digest:
-        fastpath.forget(cluster_dir)
+        stamps.forget(cluster_dir)
         return
     notices = _next_notices(cluster_dir, outcome)
     if notices is None:
-        fastpath.forget(cluster_dir)
+        stamps.forget(cluster_dir)
         return
     # What the next render would report: everything written is then unchanged.
     after = [(p, Status.UNCHANGED if s in (Status.CREATED, Status.UPDATED) else s)
              for p, s in report.entries if s is not Status.REMOVED]
     summary = WriteReport(report.root, tuple(after)).summary()
     paths = [p for p, _ in after if (cluster_dir / p).exists()] + [MANIFEST]
-    fastpath.record(cluster_dir, outcome.part, source_digest=outcome.loaded.source_digest,
+    stamps.record(cluster_dir, outcome.part, source_digest=outcome.loaded.source_digest,
                     paths=paths, summary=summary, warnings=[str(w) for w in outcome.warnings],
                     notices=notices, valid_until=_first_expiry(outcome.files))
 
@@ -178,8 +180,6 @@ def _next_notices(cluster_dir: Path, outcome: RenderOutcome) -> list[str] | None
     what was just written; None if that render would not leave them as they are."""
     if not outcome.notices or outcome.new_pki:
         return []
-    from kopsgen.render.workspace_files import render_credentials_part
-
     again = render_credentials_part(outcome.loaded.spec, read_credentials(cluster_dir),
                                     outcome.now or datetime.now(UTC))
     for rel, generated in again.files.items():
@@ -191,18 +191,13 @@ def _next_notices(cluster_dir: Path, outcome: RenderOutcome) -> list[str] | None
 
 def _first_expiry(files: dict) -> float | None:
     """When the first certificate of a render ends, minus the fast path's margin."""
-    from kopsgen import fastpath
-    from kopsgen.render.pki import first_expiry
-
     pems = [getattr(f, "content", f) for p, f in files.items()
             if p.startswith(f"{CREDENTIALS}/") and p.endswith(".pem")]
     end = first_expiry(pems)
-    return None if end is None else end.timestamp() - fastpath.EXPIRY_MARGIN_SECONDS
+    return None if end is None else end.timestamp() - stamps.EXPIRY_MARGIN_SECONDS
 
 
 def check(cluster_dir: Path, outcome: RenderOutcome) -> CheckResult:
-    from kopsgen.workspace import check_workspace
-
     # Credentials are compared by presence and validity, never printed.
     return check_workspace(cluster_dir, outcome.files, scope=outcome.scope,
                            redact=(CREDENTIALS, "kubeconfig"))
@@ -215,17 +210,12 @@ ENDPOINT_ENV = "KOPSGEN_AWS_ENDPOINT_URL"
 def preflight(spec, *, profile: str | None = None, expected_account: str | None = None,
               s3_uri: str | None = None) -> list[Problem]:
     """Every pre-flight problem of ``spec`` against the AWS account (boto3 loads only here)."""
-    from kopsgen.aws import make_session
-    from kopsgen.aws import preflight as run_checks
-
-    clients = make_session(spec.region, endpoint_url=os.environ.get(ENDPOINT_ENV) or None,
+    clients = aws.make_session(spec.region, endpoint_url=os.environ.get(ENDPOINT_ENV) or None,
                            profile=profile)
-    return run_checks(spec, clients, expected_account=expected_account, s3_uri_override=s3_uri)
+    return aws.preflight(spec, clients, expected_account=expected_account, s3_uri_override=s3_uri)
 
 
 def certificates(cluster_dir: Path, *, now: datetime | None = None):
-    from kopsgen.render.pki import describe_certificates
-
     files = read_credentials(cluster_dir)
     if not files:
         raise WorkspaceError(f"no credentials in {cluster_dir / CREDENTIALS}; run "

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kopsgen import naming
 from kopsgen.errors import ExitCode, KopsgenError, UsageError
 from kopsgen.spec.model import Spec
 
@@ -300,8 +301,6 @@ class Sandbox:
         return seeded
 
     def _write_override(self, spec: Spec, seeded: dict[str, str]) -> None:
-        from kopsgen import naming
-
         assert self.server is not None
         # A few retries: moto's development web server drops kept-alive connections now and
         # then ("use of closed network connection"); unsupported calls still fail fast.

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kopsgen import naming
-from kopsgen.boot import machines, mirror, net, rootfs
+from kopsgen.boot import machines, mirror, net, rootfs, tls
 from kopsgen.boot.machines import Machine
 from kopsgen.errors import ExitCode, KopsgenError, UsageError
+from kopsgen.pins import CNI_PLUGINS_VERSION
 
 #: (program, Debian package) the boot needs on this machine.
 TOOLS = (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"),
@@ -219,8 +220,6 @@ class BootLab:
 
     def _tls(self) -> bytes:
         """The sandbox CA and the certificate of its HTTPS endpoint (S3, the mirror)."""
-        from kopsgen.boot import tls
-
         names = [f"*.s3.{self.spec.region}.amazonaws.com", f"s3.{self.spec.region}.amazonaws.com",
                  "*.s3.amazonaws.com", "s3.amazonaws.com", "dl.k8s.io", "github.com",
                  # kopsgen-node-identity and the controllers' approver (STS, EC2)
@@ -230,8 +229,6 @@ class BootLab:
         return tls.ensure(self.work / "tls", names)
 
     def _mirror(self) -> None:
-        from kopsgen.pins import CNI_PLUGINS_VERSION
-
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
         built = mirror.build(self.work / "mirror", kubernetes_version=self.spec.kubernetes_version,
                              etcd_version=self.spec.etcd_version, cni_version=CNI_PLUGINS_VERSION,

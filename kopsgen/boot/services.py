@@ -21,6 +21,7 @@ TLS is the sandbox's own CA, which the machines trust. Run as
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import http.client
@@ -121,8 +122,6 @@ class Imds(BaseHTTPRequestHandler):
             return self.send(401)  # IMDSv2 only (http_tokens = required)
         path = self.path.split("?", 1)[0]
         if path == "/latest/user-data":
-            import base64
-
             return self.send(200, base64.b64decode(inst["user_data_b64"]).decode())
         meta = {
             "instance-id": inst["instance_id"], "local-ipv4": self.client_address[0],

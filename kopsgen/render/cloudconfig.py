@@ -13,10 +13,12 @@ which of them a role gets.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import jinja2
 
@@ -93,9 +95,6 @@ def _shquote(value: object) -> str:
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates cached per user (a fresh process compiles 40 templates, which is
     most of a render's time); no cache where the directory cannot be created."""
-    import os
-    from pathlib import Path
-
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     path = Path(base) / "kopsgen" / "jinja"
     try:

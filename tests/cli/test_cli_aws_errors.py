@@ -26,8 +26,8 @@ from pathlib import Path
 import helpers
 import pytest
 
-from kopsgen import lifecycle
 from kopsgen.errors import ExitCode
+from kopsgen.flows import etcd_data, readiness
 from kopsgen.terraform import Terraform
 
 pytestmark = pytest.mark.slow
@@ -159,11 +159,11 @@ class FlowSession:
 
 
 FLOWS = {
-    "adopt kept etcd data": lambda s: lifecycle.adopt_kept_etcd_data(s),
-    "expected nodes": lambda s: lifecycle.expected_nodes(s, OUTPUTS),
-    "delete leaving volumes": lambda s: lifecycle.delete_leaving_volumes(
+    "adopt kept etcd data": lambda s: etcd_data.adopt_kept_etcd_data(s),
+    "expected nodes": lambda s: readiness.expected_nodes(s, OUTPUTS),
+    "delete leaving volumes": lambda s: etcd_data.delete_leaving_volumes(
         s, [('module.etcd.aws_ebs_volume.data["etcd2"]', "vol-0123456789abcdef0")]),
-    "schedule key deletion": lambda s: lifecycle.schedule_key_deletion(
+    "schedule key deletion": lambda s: etcd_data.schedule_key_deletion(
         s, ("0000-example", "alias/k8s")),
     "tagged resources": lambda s: __import__("kopsgen.aws").aws.tagged_resources(
         s.clients(), s.spec.cluster_name),

@@ -14,7 +14,8 @@ from pathlib import Path
 import helpers
 import pytest
 
-from kopsgen import fastpath
+from kopsgen import fastpath, style
+from kopsgen import stamp as stamp_store
 
 SEED = helpers.REPO / "examples" / "kubeops" / "cluster.yaml"
 
@@ -183,12 +184,12 @@ def test_certificates_near_their_end_always_take_the_full_path(tmp_path):
 
 
 def test_a_stamp_expires_at_the_first_certificates_renewal_margin(cluster):
-    stamp = Path(fastpath._stamp_path(str(cluster)))
+    stamp = Path(stamp_store.stamp_path(str(cluster)))
     doc = json.loads(stamp.read_text())
     until = doc["parts"]["all cluster.yaml"]["valid_until"]
     # the seed's certificates last 3650 days: the stamp answers for 3650 - 90 of them
     assert "tlsCertDurationDays: 3650" in SEED.read_text()
-    expected = time.time() + (3650 * 86400 - fastpath.EXPIRY_MARGIN_SECONDS)
+    expected = time.time() + (3650 * 86400 - stamp_store.EXPIRY_MARGIN_SECONDS)
     assert expected - 300 < until <= expected
     doc["parts"]["all cluster.yaml"]["valid_until"] = time.time() - 1
     stamp.write_text(json.dumps(doc))
@@ -196,7 +197,7 @@ def test_a_stamp_expires_at_the_first_certificates_renewal_margin(cluster):
 
 
 def test_a_different_kopsgen_or_a_broken_stamp_takes_the_full_path(cluster, monkeypatch):
-    stamp = Path(fastpath._stamp_path(str(cluster)))
+    stamp = Path(stamp_store.stamp_path(str(cluster)))
     original = stamp.read_text()
     doc = json.loads(original)
     doc["parts"]["all cluster.yaml"]["key"] = "0" * 64  # e.g. written by another kopsgen build
@@ -249,13 +250,13 @@ def test_colour_matches_the_full_cli(monkeypatch):
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     for colour in ("yellow", "red", "cyan"):
-        assert fastpath.styled("x", colour, Tty()) == typer.style("x", fg=colour, bold=True)
+        assert style.styled("x", colour, Tty()) == typer.style("x", fg=colour, bold=True)
     monkeypatch.setenv("NO_COLOR", "1")
-    assert fastpath.styled("x", "red", Tty()) == "x"
+    assert style.styled("x", "red", Tty()) == "x"
 
 
 def test_stamps_of_directories_gone_or_not_rendered_for_60_days_are_pruned(cluster, tmp_path):
-    stamps = Path(fastpath._stamp_path(str(cluster))).parent
+    stamps = Path(stamp_store.stamp_path(str(cluster))).parent
     old, recent = stamps / ("a" * 32 + ".json"), stamps / ("b" * 32 + ".json")
     gone, kept = stamps / ("c" * 32 + ".json"), stamps / ("d" * 32 + ".json")
     for path, age_days in ((old, 61), (recent, 59)):
@@ -264,12 +265,12 @@ def test_stamps_of_directories_gone_or_not_rendered_for_60_days_are_pruned(clust
         os.utime(path, (t, t))
     for path, root in ((gone, tmp_path / "deleted"), (kept, tmp_path)):
         path.write_text(json.dumps({"format": 1, "root": str(root), "parts": {}}))
-    (stamps / fastpath.PRUNED_MARKER).unlink(missing_ok=True)  # due (once a day)
+    (stamps / stamp_store.PRUNED_MARKER).unlink(missing_ok=True)  # due (once a day)
     (cluster / "cluster.yaml").write_text(SEED.read_text() + "\n")  # a render that stamps
     assert kopsgen(cluster, "render").returncode == 0
     assert not old.exists() and recent.exists()
     assert not gone.exists() and kept.exists()
-    assert Path(fastpath._stamp_path(str(cluster))).exists()
+    assert Path(stamp_store.stamp_path(str(cluster))).exists()
 
     # Not again the same day: the next render does not scan the directory.
     gone.write_text(json.dumps({"format": 1, "root": str(tmp_path / "deleted"), "parts": {}}))

@@ -15,7 +15,7 @@ import pytest
 
 from kopsgen import core
 from kopsgen.errors import ExitCode, KopsgenError
-from kopsgen.lifecycle import api_healthy, wait_for_api
+from kopsgen.flows.readiness import api_healthy, wait_for_api
 
 
 class Apiserver(BaseHTTPRequestHandler):

@@ -18,7 +18,7 @@ import yaml
 
 from kopsgen import core
 from kopsgen.errors import ExitCode, KopsgenError
-from kopsgen.lifecycle import cluster_readiness, expected_addons, wait_until_ready
+from kopsgen.flows.readiness import cluster_readiness, expected_addons, wait_until_ready
 
 FakeSession = helpers.FakeSession
 

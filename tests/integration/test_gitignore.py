@@ -15,7 +15,7 @@ import helpers
 
 from kopsgen import workspace
 from kopsgen.errors import ExitCode
-from kopsgen.lifecycle import PLAN_FILE
+from kopsgen.flows.session import PLAN_FILE
 from kopsgen.sandbox import SANDBOX_DIR, Sandbox
 from kopsgen.spec import load_spec
 

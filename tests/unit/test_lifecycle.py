@@ -11,13 +11,9 @@ import yaml
 
 from kopsgen import core
 from kopsgen.errors import ExitCode, UsageError, WorkspaceError
-from kopsgen.lifecycle import (
-    Progress,
-    Session,
-    install_kubeconfig,
-    parse_s3_uri,
-    replacement_notes,
-)
+from kopsgen.flows.kubeconfig import install_kubeconfig
+from kopsgen.flows.plan import replacement_notes
+from kopsgen.flows.session import Progress, Session, parse_s3_uri
 from kopsgen.spec import load_spec
 from kopsgen.terraform import parse_progress
 
@@ -130,7 +126,7 @@ def test_kubeconfig_command_prints_the_path(cli, tmp_path):
 def test_a_plan_says_it_could_not_look_for_kept_data_instead_of_failing():
     from botocore.exceptions import ClientError
 
-    from kopsgen.lifecycle import kept_etcd_data_notes
+    from kopsgen.flows.etcd_data import kept_etcd_data_notes
 
     class Denied:
         def client(self, service):

@@ -611,7 +611,7 @@ def test_both_inherited_points_at_the_top_level_keys_not_the_pool():
 
 def test_the_s3_uri_option_takes_the_same_rules_as_s3uri():
     from kopsgen.errors import UsageError
-    from kopsgen.lifecycle import parse_s3_uri
+    from kopsgen.flows.session import parse_s3_uri
 
     with pytest.raises(UsageError, match=r"--s3-uri: prefix 'a\*b' may contain only"):
         parse_s3_uri("s3://bucket/a*b")
