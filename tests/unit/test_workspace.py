@@ -428,7 +428,7 @@ def test_partial_render_scope_leaves_other_generated_files_alone(tmp_path):
 
 def record_durability(monkeypatch, *, cheap_syncfs: bool) -> list[tuple[str, str]]:
     """Log, in order, every rename into place and every fsync/syncfs the writer makes."""
-    import kopsgen.workspace as ws
+    import kopsgen.workspace.durable as ws
 
     events: list[tuple[str, str]] = []
     real_replace, real_fsync, real_syncfs = os.replace, os.fsync, ws._syncfs
