@@ -337,7 +337,11 @@ class BootLab:
             r.units[unit] = (f"{s.get('ActiveState')} ({s.get('SubState')})"
                              if s.get("LoadState") != "masked" else "masked")
             if s.get("ActiveState") == "failed":
-                r.problems.append(f"{unit} failed ({s.get('Result')})")
+                # Why, in its own words: the report is all a user (or CI) sees of a machine
+                # that is gone by the time anyone looks.
+                why = self.journal_tail(m, unit, lines=5).replace("\n", " | ")
+                r.problems.append(f"{unit} failed ({s.get('Result')})"
+                                  + (f": {why}" if why else ""))
         if boot.get("ActiveState") != "active":
             r.problems.append("its cloud-config has not been applied yet "
                               f"(kopsgen-bootstrap.service {boot.get('ActiveState')})")
@@ -353,8 +357,9 @@ class BootLab:
                 r.notes.append(f"{unit} waits, as it should: {last or say}")
         return r
 
-    def journal_tail(self, m: Machine, unit: str) -> str:
-        out = machines.run(m, "journalctl", "-u", unit, "-o", "cat", "-n", "1", "--no-pager")
+    def journal_tail(self, m: Machine, unit: str, lines: int = 1) -> str:
+        out = machines.run(m, "journalctl", "-u", unit, "-o", "cat", "-n", str(lines),
+                           "--no-pager")
         return out.stdout.strip()
 
     # -- stopping --------------------------------------------------------------------
