@@ -13,13 +13,9 @@ import jinja2
 
 from kopsgen.errors import UsageError, WorkspaceError
 from kopsgen.spec import load_spec_text
-from kopsgen.spec.model import DEFAULT_KUBERNETES_VERSION, SUPPORTED_MINORS
+from kopsgen.spec.model import DEFAULT_KUBERNETES_VERSION, FIRST_ZONES, SUPPORTED_MINORS
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-#: Regions whose zone letters do not start at a, b (as seen by most accounts). kopsgen init
-#: cannot ask AWS (it runs offline); `kopsgen validate --aws` checks the zones exist.
-FIRST_ZONES = {"ap-northeast-1": ("a", "c"), "us-west-1": ("b", "c")}
 
 
 @dataclass(frozen=True)

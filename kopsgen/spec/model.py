@@ -18,6 +18,11 @@ SUPPORTED_MINORS: tuple[tuple[int, int], ...] = ((1, 33), (1, 34), (1, 35), (1, 
 # ``kubernetesVersion`` means; ETCD_VERSION: the etcd release the members run. Both live in
 # the table of pins (kopsgen/pins.py) with where they were checked.
 
+#: Regions whose zone letters do not start at a, b (as seen by most accounts): the zones of
+#: the two default subnets, and those `kopsgen init` writes. kopsgen cannot ask AWS (it runs
+#: offline); `kopsgen validate --aws` checks the zones exist.
+FIRST_ZONES = {"ap-northeast-1": ("a", "c"), "us-west-1": ("b", "c")}
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
