@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kopsgen.errors import Problem, SpecError, WorkspaceError
 from kopsgen.safeio import NotRegularFile, TooLarge, read_limited
-from kopsgen.spec.build import build_spec
+from kopsgen.spec.builder import build_spec
 from kopsgen.spec.model import Spec
 from kopsgen.spec.yamlload import load_yaml
 

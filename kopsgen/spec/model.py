@@ -1,6 +1,6 @@
 """The validated cluster: one immutable object every renderer reads and nothing else.
 
-Produced only by :func:`kopsgen.spec.load_spec` (via :mod:`kopsgen.spec.build`): all
+Produced only by :func:`kopsgen.spec.load_spec` (via :mod:`kopsgen.spec.builder`): all
 defaults applied, kube-aws's alternative spellings resolved, every rule checked. Renderers
 never read YAML and never re-validate.
 """

@@ -2,7 +2,7 @@
 
 These models only check shapes and types (strictly: ``count: "4"`` is an error, as it was
 in kube-aws). Defaults, the flat-vs-nested forms kube-aws allowed (``controllerCount`` and
-``controller.count``) and all cross-field rules are resolved in :mod:`kopsgen.spec.build`.
+``controller.count``) and all cross-field rules are resolved in :mod:`kopsgen.spec.builder`.
 The JSON Schema printed by ``kopsgen schema`` is generated from :class:`ClusterFile`.
 """
 

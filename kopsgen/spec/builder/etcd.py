@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kopsgen.spec.build.context import DEFAULT_ETCD_DATA_GIB, DEFAULT_ROOT_GIB, BuildContext
+from kopsgen.spec.builder.context import DEFAULT_ETCD_DATA_GIB, DEFAULT_ROOT_GIB, BuildContext
 from kopsgen.spec.model import Etcd, Subnet
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kopsgen.spec import rules
-from kopsgen.spec.build.context import DEFAULT_ROOT_GIB, BuildContext
+from kopsgen.spec.builder.context import DEFAULT_ROOT_GIB, BuildContext
 from kopsgen.spec.model import ClusterAutoscaler, NodePool, Subnet, Taint
 from kopsgen.spec.raw import RawNodePool
 from kopsgen.spec.yamlload import Path

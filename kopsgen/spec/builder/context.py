@@ -2,7 +2,7 @@
 
 Each part of pass 3 (:mod:`.cluster`, :mod:`.network`, :mod:`.controller`, :mod:`.etcd`,
 :mod:`.nodepools`, :mod:`.dns`, :mod:`.storage`) is a mixin of :class:`BuildContext`;
-:mod:`kopsgen.spec.build` combines them into the one builder.
+:mod:`kopsgen.spec.builder` combines them into the one builder.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kopsgen.spec import rules
-from kopsgen.spec.build.collect import Collector
+from kopsgen.spec.builder.collect import Collector
 from kopsgen.spec.model import Scaling, Subnet, Volume
 from kopsgen.spec.raw import ClusterFile, RawVolume
 from kopsgen.spec.yamlload import Path, format_path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kopsgen.spec import rules
-from kopsgen.spec.build.context import BuildContext
+from kopsgen.spec.builder.context import BuildContext
 
 
 class DnsPart(BuildContext):

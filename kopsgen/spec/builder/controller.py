@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kopsgen.spec import rules
-from kopsgen.spec.build.context import DEFAULT_ROOT_GIB, BuildContext
+from kopsgen.spec.builder.context import DEFAULT_ROOT_GIB, BuildContext
 from kopsgen.spec.model import Controller, Subnet
 
 

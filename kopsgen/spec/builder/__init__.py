@@ -21,14 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 from kopsgen.errors import Problem
-from kopsgen.spec.build.cluster import ClusterPart
-from kopsgen.spec.build.collect import REMOVED_KEYS, Collector, check_keys, validate_shapes
-from kopsgen.spec.build.controller import ControllerPart
-from kopsgen.spec.build.dns import DnsPart
-from kopsgen.spec.build.etcd import EtcdPart
-from kopsgen.spec.build.network import NetworkPart
-from kopsgen.spec.build.nodepools import NodePoolPart
-from kopsgen.spec.build.storage import StoragePart
+from kopsgen.spec.builder.cluster import ClusterPart
+from kopsgen.spec.builder.collect import REMOVED_KEYS, Collector, check_keys, validate_shapes
+from kopsgen.spec.builder.controller import ControllerPart
+from kopsgen.spec.builder.dns import DnsPart
+from kopsgen.spec.builder.etcd import EtcdPart
+from kopsgen.spec.builder.network import NetworkPart
+from kopsgen.spec.builder.nodepools import NodePoolPart
+from kopsgen.spec.builder.storage import StoragePart
 from kopsgen.spec.model import ETCD_VERSION, Spec
 from kopsgen.spec.yamlload import Path, Positions
 

@@ -4,7 +4,7 @@ API access, and the Flatcar image."""
 from __future__ import annotations
 
 from kopsgen.spec import rules
-from kopsgen.spec.build.context import BuildContext
+from kopsgen.spec.builder.context import BuildContext
 from kopsgen.spec.model import DEFAULT_KUBERNETES_VERSION, SUPPORTED_MINORS
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from kopsgen.spec import rules
-from kopsgen.spec.build.context import BuildContext
+from kopsgen.spec.builder.context import BuildContext
 from kopsgen.spec.model import FIRST_ZONES, Controller, NodePool, Subnet
 from kopsgen.spec.yamlload import Path
 
