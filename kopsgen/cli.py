@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from kopsgen import __version__, console, core
-from kopsgen.errors import AwsCheckError, ExitCode, SpecError, UsageError, WorkspaceError
+from kopsgen import __version__, console, core, initcmd
+from kopsgen.errors import AwsCheckError, ExitCode, SpecError, UsageError
 from kopsgen.flows import apply as flows_apply
 from kopsgen.flows import destroy as flows_destroy
 from kopsgen.flows import kubeconfig as flows_kubeconfig
@@ -23,7 +23,7 @@ from kopsgen.flows import plan as flows_plan
 from kopsgen.flows import status as flows_status
 from kopsgen.flows.credentials import push_credentials
 from kopsgen.flows.session import Session
-from kopsgen.initcmd import InitOptions, render_cluster_yaml, write_new_file
+from kopsgen.initcmd import InitOptions
 from kopsgen.spec import load_spec
 from kopsgen.spec.raw import ClusterFile
 
@@ -181,17 +181,7 @@ def init(
     opts = InitOptions(cluster_name, external_dns_name, region, availability_zone, key_name,
                        kms_key_arn, hosted_zone_id, s3_uri)
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
-    if path.exists() and not force:
-        # Checked before the options so the existing file is the first thing said.
-        raise WorkspaceError(f"{path} already exists; not overwriting it (use --force to "
-                             "replace it)")
-    try:
-        text = render_cluster_yaml(opts)
-    except SpecError as err:
-        # The flags made an invalid cluster.yaml: name the flag's field, write nothing.
-        raise SpecError([p.__class__(0, 0, p.field, p.message, "init options")
-                         for p in err.problems]) from None
-    write_new_file(path, text, force=force)
+    initcmd.create(path, opts, force=force)
     typer.echo(f"Success! Created {path}\n")
     typer.echo("Next steps:")
     typer.echo(f"1. (Optional) Edit {path} to shape the cluster; every key is explained in it.")

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import yaml
 
-from kopsgen.errors import UsageError, WorkspaceError
+from kopsgen.errors import SpecError, UsageError, WorkspaceError
 from kopsgen.spec import load_spec_text
 from kopsgen.spec.model import DEFAULT_KUBERNETES_VERSION, FIRST_ZONES, SUPPORTED_MINORS
 
@@ -41,8 +42,6 @@ def yaml_quoted(value: object) -> str:
 
 def yaml_plain(value: object) -> str:
     """``value`` bare when YAML reads it back as that very string, else quoted."""
-    import yaml
-
     text = str(value)
     if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
         return text
@@ -106,3 +105,18 @@ def write_new_file(path: Path, text: str, *, force: bool) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def create(path: Path, opts: InitOptions, *, force: bool) -> None:
+    """`kopsgen init`: write the cluster.yaml for ``opts`` at ``path``. An existing file is
+    said first (and kept unless ``force``); flags that make an invalid file name the flag's
+    field and write nothing."""
+    if path.exists() and not force:
+        raise WorkspaceError(f"{path} already exists; not overwriting it (use --force to "
+                             "replace it)")
+    try:
+        text = render_cluster_yaml(opts)
+    except SpecError as err:
+        raise SpecError([p.__class__(0, 0, p.field, p.message, "init options")
+                         for p in err.problems]) from None
+    write_new_file(path, text, force=force)

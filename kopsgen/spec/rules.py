@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import unicodedata
 
 
 def _pattern(regex: str, flags: int = 0) -> re.Pattern[str]:
@@ -103,8 +104,6 @@ TAG_VALUE_MAX = 256
 
 def check_tag_text(text: str) -> str | None:
     """Why ``text`` cannot be an AWS tag key or value (charset only), or None."""
-    import unicodedata
-
     for ch in text:
         if ch in _TAG_PUNCTUATION:
             continue
