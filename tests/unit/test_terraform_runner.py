@@ -17,7 +17,6 @@ from pathlib import Path
 import helpers
 import pytest
 
-from kopsgen import terraform
 from kopsgen.errors import ExitCode, KopsgenError, TerraformError
 from kopsgen.terraform import (
     Counts,
@@ -33,6 +32,7 @@ from kopsgen.terraform import (
     summarize_plan,
     terraform_env,
 )
+from kopsgen.terraform import env as tf_env
 
 FAKES = helpers.REPO / "tests" / "fakes"
 FAKE_VARS = ("FAKE_TF_STDOUT", "FAKE_TF_STDERR", "FAKE_TF_EXIT", "FAKE_TF_SLEEP", "FAKE_TF_GRACE")
@@ -66,7 +66,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     # No provider mirror unless a test makes one: the machine's /opt/tf-plugins must not leak in.
-    monkeypatch.setattr(terraform, "MIRROR_ROOTS", ())
+    monkeypatch.setattr(tf_env, "MIRROR_ROOTS", ())
     workdir = tmp_path / "terraform"
     workdir.mkdir()
     (workdir / "main.tf").write_text('resource "terraform_data" "x" {}\n')
@@ -245,7 +245,7 @@ def test_env_always_sets_automation_flags_and_leaves_cli_config_alone_without_mi
 def test_env_writes_mirror_cli_config(fake: Fake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     hcl2 = helpers.require_module("hcl2")
     mirror = make_mirror(tmp_path / "opt" / "tf-plugins")
-    monkeypatch.setattr(terraform, "MIRROR_ROOTS", (tmp_path / "empty", tmp_path / "opt"))
+    monkeypatch.setattr(tf_env, "MIRROR_ROOTS", (tmp_path / "empty", tmp_path / "opt"))
     # Set but pointing nowhere (as on many CI images): still ours to replace.
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(tmp_path / "home" / ".terraformrc"))
     Terraform(fake.workdir).init()
