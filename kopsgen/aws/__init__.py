@@ -25,12 +25,6 @@ from kopsgen.aws.errors import (
 from kopsgen.aws.resources import tagged_resources
 from kopsgen.aws.session import AwsClients, make_session
 
-# The names these had when they were private to one module (kopsgen.lifecycle imports two).
-_botocore_errors = botocore_errors
-_client_error = client_error
-_error_code = error_code
-_explain = explain
-_unreachable = unreachable
-
-__all__ = ["AwsClients", "asking", "failure", "is_aws_error", "make_session", "preflight",
-           "tagged_resources"]
+__all__ = ["AwsClients", "asking", "botocore_errors", "client_error", "error_code", "explain",
+           "failure", "is_aws_error", "make_session", "preflight", "tagged_resources",
+           "unreachable"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from kopsgen import core
-from kopsgen.aws import _botocore_errors, _error_code, asking, failure
+from kopsgen.aws import asking, botocore_errors, error_code, failure
 from kopsgen.errors import WorkspaceError
 from kopsgen.flows.session import Session
 from kopsgen.render.pki import ROLE_FILES
@@ -37,9 +37,9 @@ def push_credentials(session: Session, *, outputs: dict | None = None) -> list[s
             key = f"{prefix}/credentials/{role}/{name}" if prefix else f"credentials/{role}/{name}"
             try:
                 head = s3.head_object(Bucket=bucket, Key=key)
-            except _botocore_errors() as exc:
+            except botocore_errors() as exc:
                 # 404 means "upload it"; anything else is an answer we cannot go on with.
-                if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
                     raise failure(f"read s3://{bucket}/{key}", exc) from None
             else:
                 # S3 lower-cases metadata keys; not every S3-compatible endpoint does.
