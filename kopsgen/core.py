@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +16,6 @@ from pathlib import Path
 from kopsgen import aws
 from kopsgen import stamp as stamps
 from kopsgen.errors import Problem, UsageError, WorkspaceError
-from kopsgen.render.pki import describe_certificates, first_expiry
-from kopsgen.render.stack import render_stack
-from kopsgen.render.workspace_files import render_credentials_part, render_userdata
 from kopsgen.spec import Loaded, load_spec
 from kopsgen.workspace import (
     MANIFEST,
@@ -38,6 +36,19 @@ PART_SCOPE = {
     "credentials": ("credentials", "kubeconfig", ".gitignore"),
     "stack": ("userdata", "terraform"),
 }
+
+
+def _renderers() -> types.SimpleNamespace:
+    """The renderers, imported on the first render: core's one deliberate lazy boundary.
+    They load cryptography and Jinja2, about a third of a start-up, which `validate`,
+    `schema` and the other commands that render nothing never need (docs/benchmarks.md;
+    boto3 is kopsgen.aws's boundary)."""
+    from kopsgen.render import pki, stack, workspace_files
+
+    return types.SimpleNamespace(
+        credentials=workspace_files.render_credentials_part,
+        userdata=workspace_files.render_userdata, stack=stack.render_stack,
+        describe=pki.describe_certificates, first_expiry=pki.first_expiry)
 
 
 @dataclass
@@ -116,13 +127,13 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
     parts = PARTS if part is None else (part,)
     if "credentials" in parts:
         credentials_in = read_credentials(cluster_dir)
-        rendered = render_credentials_part(loaded.spec, credentials_in, now)
+        rendered = _renderers().credentials(loaded.spec, credentials_in, now)
         files.update(rendered.files)
         notices.extend(rendered.notices)
         new_pki = rendered.new_pki
     if "stack" in parts:
-        files.update(render_userdata(loaded.spec))
-        files.update(render_stack(loaded.spec, s3_uri=s3))
+        files.update(_renderers().userdata(loaded.spec))
+        files.update(_renderers().stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
     return RenderOutcome(loaded, files, notices, scope, part, now, new_pki, credentials_in)
 
@@ -143,7 +154,7 @@ def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,
         current = read_credentials(cluster_dir)
         if current == outcome.credentials_in:
             return None
-        rendered = render_credentials_part(outcome.loaded.spec, current,
+        rendered = _renderers().credentials(outcome.loaded.spec, current,
                                            outcome.now or datetime.now(UTC))
         outcome.files.update(rendered.files)
         outcome.notices = list(rendered.notices)
@@ -180,7 +191,7 @@ def _next_notices(cluster_dir: Path, outcome: RenderOutcome) -> list[str] | None
     what was just written; None if that render would not leave them as they are."""
     if not outcome.notices or outcome.new_pki:
         return []
-    again = render_credentials_part(outcome.loaded.spec, read_credentials(cluster_dir),
+    again = _renderers().credentials(outcome.loaded.spec, read_credentials(cluster_dir),
                                     outcome.now or datetime.now(UTC))
     for rel, generated in again.files.items():
         if rel in outcome.files and \
@@ -193,7 +204,7 @@ def _first_expiry(files: dict) -> float | None:
     """When the first certificate of a render ends, minus the fast path's margin."""
     pems = [getattr(f, "content", f) for p, f in files.items()
             if p.startswith(f"{CREDENTIALS}/") and p.endswith(".pem")]
-    end = first_expiry(pems)
+    end = _renderers().first_expiry(pems)
     return None if end is None else end.timestamp() - stamps.EXPIRY_MARGIN_SECONDS
 
 
@@ -220,4 +231,4 @@ def certificates(cluster_dir: Path, *, now: datetime | None = None):
     if not files:
         raise WorkspaceError(f"no credentials in {cluster_dir / CREDENTIALS}; run "
                              "`kopsgen render` first")
-    return describe_certificates(files, now or datetime.now(UTC))
+    return _renderers().describe(files, now or datetime.now(UTC))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kopsgen import naming
-from kopsgen.boot import machines, mirror, net, rootfs, tls
+from kopsgen.boot import machines, mirror, net, rootfs
 from kopsgen.boot.machines import Machine
 from kopsgen.errors import ExitCode, KopsgenError, UsageError
 from kopsgen.pins import CNI_PLUGINS_VERSION
@@ -220,6 +220,9 @@ class BootLab:
 
     def _tls(self) -> bytes:
         """The sandbox CA and the certificate of its HTTPS endpoint (S3, the mirror)."""
+        # Deferred: cryptography is a third of a start-up, and only a --boot needs this.
+        from kopsgen.boot import tls
+
         names = [f"*.s3.{self.spec.region}.amazonaws.com", f"s3.{self.spec.region}.amazonaws.com",
                  "*.s3.amazonaws.com", "s3.amazonaws.com", "dl.k8s.io", "github.com",
                  # kopsgen-node-identity and the controllers' approver (STS, EC2)

@@ -9,7 +9,7 @@ from kopsgen import core
 from kopsgen.aws import asking, botocore_errors, error_code, failure
 from kopsgen.errors import WorkspaceError
 from kopsgen.flows.session import Session
-from kopsgen.render.pki import ROLE_FILES
+from kopsgen.render.credential_files import ROLE_FILES
 
 
 def push_credentials(session: Session, *, outputs: dict | None = None) -> list[str]:

@@ -24,7 +24,7 @@ import jinja2
 
 from kopsgen.naming import iam_role_name
 from kopsgen.pins import CNI_PLUGINS_VERSION, PINS
-from kopsgen.render.pki import FRONT_PROXY_CLIENT_CN, ROLE_FILES
+from kopsgen.render.credential_files import FRONT_PROXY_CLIENT_CN, ROLE_FILES
 
 ROLES = ("etcd", "controller", "worker")
 

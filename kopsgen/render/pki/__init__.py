@@ -18,12 +18,10 @@ certificates), :mod:`~kopsgen.render.pki.ca` (the CAs and what they sign),
 
 from __future__ import annotations
 
-from kopsgen.render.pki.catalogue import (
+from kopsgen.render.credential_files import (
     ALL_FILES,
-    BOTH,
     CA_CERT,
     CA_KEY,
-    CLIENT,
     FRONT_PROXY_CA_CERT,
     FRONT_PROXY_CA_KEY,
     FRONT_PROXY_CLIENT_CN,
@@ -34,6 +32,10 @@ from kopsgen.render.pki.catalogue import (
     SA_KEY,
     SA_PUB,
     SECRET_NAMES,
+)
+from kopsgen.render.pki.catalogue import (
+    BOTH,
+    CLIENT,
     SERVER,
     WORKER_CN,
     WORKER_GROUP,

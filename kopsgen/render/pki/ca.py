@@ -13,15 +13,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from kopsgen.errors import WorkspaceError
-from kopsgen.render.pki.catalogue import (
+from kopsgen.render.credential_files import (
     ALL_FILES,
     CA_CERT,
     CA_KEY,
     FRONT_PROXY_CA_CERT,
     FRONT_PROXY_CA_KEY,
     GITIGNORE,
-    _Profile,
 )
+from kopsgen.render.pki.catalogue import _Profile
 from kopsgen.render.pki.params import BACKDATE, CA_WARN_BEFORE, PkiParams
 from kopsgen.render.pki.primitives import (
     PrivateKey,

@@ -9,7 +9,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from kopsgen.render.pki.catalogue import SA_PUB
+from kopsgen.render.credential_files import SA_PUB
 from kopsgen.render.pki.primitives import _eku, _load_cert, _san_strings, _utc, key_algorithm_of
 
 

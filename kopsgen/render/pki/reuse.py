@@ -8,8 +8,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from kopsgen.render.pki.ca import _ca_files, _issue, _load_ca
-from kopsgen.render.pki.catalogue import (
+from kopsgen.render.credential_files import (
     ALL_FILES,
     CA_CERT,
     GITIGNORE,
@@ -17,6 +16,9 @@ from kopsgen.render.pki.catalogue import (
     SA_KEY,
     SA_PUB,
     SECRET_NAMES,
+)
+from kopsgen.render.pki.ca import _ca_files, _issue, _load_ca
+from kopsgen.render.pki.catalogue import (
     _Profile,
     profiles,
 )
