@@ -72,8 +72,8 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "shared"
   min_size               = 2
@@ -134,7 +134,7 @@ module "pool_workers" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = false
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = "shared-admin"
   kms_key_arn            = module.cluster_key.key_arn
@@ -142,4 +142,11 @@ module "pool_workers" {
   assets_bucket          = module.assets_bucket.name
   assets_prefix          = "shared"
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

@@ -68,8 +68,8 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "prod"
   min_size               = 3
@@ -137,7 +137,7 @@ module "pool_general" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = true
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = null
   kms_key_arn            = module.cluster_key.key_arn
@@ -152,6 +152,13 @@ module "dns" {
 
   hosted_zone_id         = "Z0123456789ABCDEFGHIJ"
   external_dns_name      = "api.prod.example.com"
-  load_balancer_dns_name = module.masters.load_balancer_dns_name
-  load_balancer_zone_id  = module.masters.load_balancer_zone_id
+  load_balancer_dns_name = module.controllers.load_balancer_dns_name
+  load_balancer_zone_id  = module.controllers.load_balancer_zone_id
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

@@ -70,8 +70,8 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "k8s"
   min_size               = 2
@@ -132,7 +132,7 @@ module "pool_nodepool1" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = false
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = "kubeops-admin"
   kms_key_arn            = module.cluster_key.key_arn
@@ -147,6 +147,13 @@ module "dns" {
 
   hosted_zone_id         = "AIX95O34ZN4A"
   external_dns_name      = "k8s.kubeops.net"
-  load_balancer_dns_name = module.masters.load_balancer_dns_name
-  load_balancer_zone_id  = module.masters.load_balancer_zone_id
+  load_balancer_dns_name = module.controllers.load_balancer_dns_name
+  load_balancer_zone_id  = module.controllers.load_balancer_zone_id
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

@@ -65,8 +65,8 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "batch"
   min_size               = 2
@@ -129,7 +129,7 @@ module "pool_system" {
   }
   node_taints           = []
   cluster_autoscaler    = false
-  api_name              = module.masters.internal_api_name
+  api_name              = module.controllers.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -164,7 +164,7 @@ module "pool_batch-spot" {
     { key = "example.org/spot", value = "true", effect = "NoSchedule" },
   ]
   cluster_autoscaler    = false
-  api_name              = module.masters.internal_api_name
+  api_name              = module.controllers.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -194,7 +194,7 @@ module "pool_web" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = true
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = null
   kms_key_arn            = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -226,7 +226,7 @@ module "pool_heavy" {
     { key = "example.org/heavy", value = "", effect = "NoExecute" },
   ]
   cluster_autoscaler    = false
-  api_name              = module.masters.internal_api_name
+  api_name              = module.controllers.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -234,4 +234,11 @@ module "pool_heavy" {
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
   cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

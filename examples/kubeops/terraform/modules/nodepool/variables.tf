@@ -136,7 +136,7 @@ variable "cloud_config_file" {
 
 variable "api_name" {
   type        = string
-  description = "The API's name for in-cluster clients (the masters module's internal_api_name, e.g. \"api.k8s.internal\"): the pool launches once it resolves, so no node caches its absence."
+  description = "The API's name for in-cluster clients (the controllers module's internal_api_name, e.g. \"api.k8s.internal\"): the pool launches once it resolves, so no node caches its absence."
 }
 
 variable "desired_capacity" {
