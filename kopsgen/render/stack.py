@@ -183,6 +183,8 @@ class _Root:
         b.attr("cluster_name", spec.cluster_name)
         b.attr("min_size", c.scaling.min_size)
         b.attr("max_size", c.scaling.max_size)
+        # cluster-autoscaler never scales the controllers: the count is Terraform's.
+        b.attr("desired_capacity", c.scaling.desired)
         b.attr("min_healthy_percentage",
                _healthy_percentage(c.scaling.min_in_service, c.scaling.desired))
         b.attr("subnet_ids", _subnet_ids(c.subnets))
@@ -235,7 +237,9 @@ class _Root:
             lo, hi, desired = s.min_size, s.max_size, s.desired
         b.attr("min_size", lo)
         b.attr("max_size", hi)
-        b.attr("desired_capacity", desired)
+        # A pool cluster-autoscaler manages gets no number from Terraform (null), so an apply
+        # never undoes the autoscaler's; any other pool's count is Terraform's to keep.
+        b.attr("desired_capacity", None if p.cluster_autoscaler is not None else desired)
         b.attr("min_healthy_percentage", _healthy_percentage(s.min_in_service, max(desired, 1)))
         b.attr("node_labels", Obj(p.node_labels))
         b.attr("node_taints", [Obj((("key", t.key), ("value", t.value), ("effect", t.effect)),

@@ -80,6 +80,7 @@ resource "aws_autoscaling_group" "this" {
   name                = "${var.cluster_name}-controller"
   min_size            = var.min_size
   max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
   vpc_zone_identifier = var.subnet_ids
   target_group_arns   = [aws_lb_target_group.api.arn, aws_lb_target_group.internal.arn]
 

@@ -78,6 +78,7 @@ module "controllers" {
   cluster_name           = "shared"
   min_size               = 2
   max_size               = 2
+  desired_capacity       = 2
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["kopsgen-a"],

@@ -74,6 +74,7 @@ module "controllers" {
   cluster_name           = "prod"
   min_size               = 3
   max_size               = 3
+  desired_capacity       = 3
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["private-a"],
@@ -132,7 +133,7 @@ module "pool_general" {
   root_volume            = { size = 30, type = "gp3" }
   min_size               = 3
   max_size               = 12
-  desired_capacity       = 3
+  desired_capacity       = null
   min_healthy_percentage = 66
   node_labels            = {}
   node_taints            = []

@@ -76,6 +76,7 @@ module "controllers" {
   cluster_name           = "k8s"
   min_size               = 2
   max_size               = 2
+  desired_capacity       = 2
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["ManagedPublicSubnet1"],

@@ -71,6 +71,7 @@ module "controllers" {
   cluster_name           = "batch"
   min_size               = 2
   max_size               = 2
+  desired_capacity       = 2
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["private-a"],
@@ -189,7 +190,7 @@ module "pool_web" {
   root_volume            = { size = 40, type = "gp3" }
   min_size               = 2
   max_size               = 30
-  desired_capacity       = 2
+  desired_capacity       = null
   min_healthy_percentage = 50
   node_labels            = {}
   node_taints            = []

@@ -20,6 +20,12 @@ variable "max_size" {
   default     = 2
 }
 
+variable "desired_capacity" {
+  type        = number
+  description = "Controllers the group runs, which Terraform keeps (cluster.yaml controllerCount, or controller.autoScalingGroup.minSize); null leaves the number to AWS (min_size when the group is created)."
+  default     = null
+}
+
 variable "min_healthy_percentage" {
   type        = number
   description = "Share of controllers, in percent, kept in service while an instance refresh replaces the others (from rollingUpdateMinInstancesInService)."

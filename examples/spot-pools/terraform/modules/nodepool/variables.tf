@@ -141,7 +141,7 @@ variable "api_name" {
 
 variable "desired_capacity" {
   type        = number
-  description = "Nodes to start with (the pool's count, or autoScalingGroup.minSize); cluster-autoscaler may change it later."
+  description = "Nodes the group runs, which Terraform keeps (the pool's count, or autoScalingGroup.minSize); null when cluster-autoscaler manages the pool: Terraform then leaves the number to it (a new group starts at min_size)."
   default     = null
 }
 
