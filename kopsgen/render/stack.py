@@ -112,24 +112,36 @@ class _Root:
         if not spec.ami_id:
             b = self.module("flatcar_ami", "flatcar_ami")
             b.attr("release_channel", spec.release_channel)
-            out.append(b)
-        out.append(self.network())
+            out += [Comment("The newest Flatcar image of the release channel (cluster.yaml has no "
+                            "amiId);\na new release rolls the controllers and node pools."), b]
+        out += [Comment("VPC, subnets, gateways, routes and the node roles' security groups."
+                        if not spec.vpc_id else
+                        "Subnets, routes and the node roles' security groups in the existing "
+                        "VPC (vpcId)."), self.network()]
         b = self.module("iam", "iam")
         b.attr("cluster_name", spec.cluster_name)
         b.attr("assets_bucket", self.bucket)
         b.attr("assets_prefix", self.prefix)
         b.attr("kms_key_arn", self.kms)
-        out.append(b)
-        out.append(self.etcd())
-        out.append(self.controllers())
-        out.extend(self.pool(p) for p in spec.node_pools)
+        out += [Comment("An IAM role per node role (etcd, controller, worker), each reading only "
+                        "its own assets."), b]
+        out += [Comment("The etcd members: one instance each, with a data volume that outlives "
+                        "it."), self.etcd()]
+        out += [Comment("The controllers (Kubernetes control plane) behind the API load "
+                        "balancers."), self.controllers()]
+        for p in spec.node_pools:
+            out += [Comment(f"Node pool {p.name}: " + (
+                "cluster-autoscaler sets its size, between min_size and max_size."
+                if p.cluster_autoscaler is not None else
+                "Terraform keeps desired_capacity nodes running.")), self.pool(p)]
         if spec.create_record_set:
             b = self.module("dns", "dns")
             b.attr("hosted_zone_id", spec.hosted_zone_id)
             b.attr("external_dns_name", spec.external_dns_name)
             b.attr("load_balancer_dns_name", Raw("module.controllers.load_balancer_dns_name"))
             b.attr("load_balancer_zone_id", Raw("module.controllers.load_balancer_zone_id"))
-            out.append(b)
+            out += [Comment("The API's name (externalDNSName) in the hosted zone, an alias of the "
+                            "API load balancer."), b]
         for old, new in MOVED_MODULES:
             moved = Block("moved")
             moved.attr("from", Raw(f"module.{old}"))

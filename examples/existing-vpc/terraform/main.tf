@@ -16,12 +16,15 @@ module "assets_bucket" {
   kms_key_arn  = module.cluster_key.key_arn
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# Subnets, routes and the node roles' security groups in the existing VPC (vpcId).
 module "network" {
   source = "./modules/network"
 
@@ -37,6 +40,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = ["172.31.0.0/16"]
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -46,6 +50,7 @@ module "iam" {
   kms_key_arn   = module.cluster_key.key_arn
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -72,6 +77,7 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
+# The controllers (Kubernetes control plane) behind the API load balancers.
 module "controllers" {
   source = "./modules/controllers"
 
@@ -115,6 +121,7 @@ module "controllers" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool workers: Terraform keeps desired_capacity nodes running.
 module "pool_workers" {
   source = "./modules/nodepool"
 

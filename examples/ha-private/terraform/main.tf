@@ -8,12 +8,15 @@ module "cluster_key" {
   cluster_name = "prod"
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# VPC, subnets, gateways, routes and the node roles' security groups.
 module "network" {
   source = "./modules/network"
 
@@ -31,6 +34,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -40,6 +44,7 @@ module "iam" {
   kms_key_arn   = module.cluster_key.key_arn
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -68,6 +73,7 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
+# The controllers (Kubernetes control plane) behind the API load balancers.
 module "controllers" {
   source = "./modules/controllers"
 
@@ -117,6 +123,7 @@ module "controllers" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool general: cluster-autoscaler sets its size, between min_size and max_size.
 module "pool_general" {
   source = "./modules/nodepool"
 
@@ -148,6 +155,7 @@ module "pool_general" {
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# The API's name (externalDNSName) in the hosted zone, an alias of the API load balancer.
 module "dns" {
   source = "./modules/dns"
 

@@ -16,12 +16,15 @@ module "assets_bucket" {
   kms_key_arn  = module.cluster_key.key_arn
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# VPC, subnets, gateways, routes and the node roles' security groups.
 module "network" {
   source = "./modules/network"
 
@@ -35,6 +38,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -44,6 +48,7 @@ module "iam" {
   kms_key_arn   = module.cluster_key.key_arn
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -70,6 +75,7 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
+# The controllers (Kubernetes control plane) behind the API load balancers.
 module "controllers" {
   source = "./modules/controllers"
 
@@ -113,6 +119,7 @@ module "controllers" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool nodepool1: Terraform keeps desired_capacity nodes running.
 module "pool_nodepool1" {
   source = "./modules/nodepool"
 
@@ -143,6 +150,7 @@ module "pool_nodepool1" {
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# The API's name (externalDNSName) in the hosted zone, an alias of the API load balancer.
 module "dns" {
   source = "./modules/dns"
 

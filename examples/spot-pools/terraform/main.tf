@@ -9,12 +9,15 @@ module "assets_bucket" {
   kms_key_arn  = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# VPC, subnets, gateways, routes and the node roles' security groups.
 module "network" {
   source = "./modules/network"
 
@@ -30,6 +33,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -39,6 +43,7 @@ module "iam" {
   kms_key_arn   = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -65,6 +70,7 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
+# The controllers (Kubernetes control plane) behind the API load balancers.
 module "controllers" {
   source = "./modules/controllers"
 
@@ -108,6 +114,7 @@ module "controllers" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool system: Terraform keeps desired_capacity nodes running.
 module "pool_system" {
   source = "./modules/nodepool"
 
@@ -140,6 +147,7 @@ module "pool_system" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# Node pool batch-spot: Terraform keeps desired_capacity nodes running.
 module "pool_batch-spot" {
   source = "./modules/nodepool"
 
@@ -175,6 +183,7 @@ module "pool_batch-spot" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# Node pool web: cluster-autoscaler sets its size, between min_size and max_size.
 module "pool_web" {
   source = "./modules/nodepool"
 
@@ -205,6 +214,7 @@ module "pool_web" {
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# Node pool heavy: Terraform keeps desired_capacity nodes running.
 module "pool_heavy" {
   source = "./modules/nodepool"
 
