@@ -46,8 +46,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kopsgen-sandbox", "AWS_SECRET_ACCESS_KEY": 
 SERVICES = ("autoscaling", "ec2", "elbv2", "iam", "kms", "route53", "s3", "sts", "logs",
             "resourcegroupstaggingapi")
 #: Modules that take the KMS key ARN, the image id, the hosted zone (see kopsgen.render.stack).
-KMS_MODULES = ("assets_bucket", "iam", "etcd", "masters")
-IMAGE_MODULES = ("etcd", "masters")
+KMS_MODULES = ("assets_bucket", "iam", "etcd", "controllers")
+IMAGE_MODULES = ("etcd", "controllers")
 
 
 @dataclass(frozen=True)

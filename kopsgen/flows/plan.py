@@ -30,7 +30,7 @@ def replacement_notes(plan_json: dict) -> list[str]:
             continue
         module = rc.get("module_address", "")
         if rc.get("type") == "aws_launch_template" and "update" in actions:
-            what = "the controllers" if module == "module.masters" else \
+            what = "the controllers" if module == "module.controllers" else \
                 f"the nodes of pool {module.removeprefix('module.pool_')}"
             notes.append(f"{what} will be replaced one at a time by an instance refresh "
                          f"({rc['address']} changes)")

@@ -94,7 +94,7 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert r.code == ExitCode.OK, r.err
     assert "module.pool_nodepool1" in r.out
     assert "nodes of pool nodepool1 will be replaced" in r.out
-    assert "module.masters" not in r.out and "module.etcd " not in r.out
+    assert "module.controllers" not in r.out and "module.etcd " not in r.out
     assert "credentials: unchanged in S3" in r.err  # fingerprints unchanged: nothing uploaded
     after = objects()
     changed = {k for k in before if before[k] != after[k]}

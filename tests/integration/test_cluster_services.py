@@ -169,7 +169,7 @@ def anonymous_may_get(path: str, apiserver: dict[str, str]) -> bool:
 
 
 def test_load_balancers_check_api_readiness_which_anonymous_clients_may_ask(tmp_path) -> None:
-    lbs = hcl2.loads((helpers.REPO / "modules" / "masters" / "load_balancer.tf").read_text())
+    lbs = hcl2.loads((helpers.REPO / "modules" / "controllers" / "load_balancer.tf").read_text())
     groups = {k.strip('"'): v for r in lbs["resource"] for t, named in r.items()
               if t.strip('"') == "aws_lb_target_group" for k, v in named.items()}
     assert set(groups) == {"api", "internal"}

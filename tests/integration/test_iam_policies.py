@@ -428,7 +428,7 @@ def test_the_tags_the_policies_rely_on_are_set():
     member = etcd[etcd.index('resource "aws_instance" "member"'):]
     member = member[:member.index("\n}\n")]
     assert re.search(r'"kopsgen\.io/role"\s*=\s*"etcd"', member)
-    for module, role in (("masters/controllers.tf", "controller"), ("nodepool/workers.tf", "worker")):
+    for module, role in (("controllers/controllers.tf", "controller"), ("nodepool/workers.tf", "worker")):
         text = (modules / module).read_text()
         spec = text[text.index('dynamic "tag_specifications"'):]
         assert re.search(rf'"kopsgen\.io/role"\s*=\s*"{role}"', spec[:spec.index("\n  }\n")]), module

@@ -23,7 +23,7 @@ SECURITY_DOC = REPO / "docs" / "security.md"
 SECRET_PLACES = ("credentials", "kubeconfig")
 # Ingress rules allowed to take a CIDR, and the variable their CIDRs must come from.
 CIDR_INGRESS = {
-    ("masters", "api_from_cidr"): "var.api_access_allowed_source_cidrs",
+    ("controllers", "api_from_cidr"): "var.api_access_allowed_source_cidrs",
     ("network", "ssh"): "local.ssh_rules",
 }
 
@@ -73,7 +73,7 @@ def test_checkov_fails_no_check(checkov_reports, example):
     # It really looked into the modules, through the root's calls.
     scanned = {c["resource"].split(".")[1] for c in report["results"]["passed_checks"]
                if c["resource"].startswith("module.")}
-    assert {"etcd", "masters", "network", "iam"} <= scanned, scanned
+    assert {"etcd", "controllers", "network", "iam"} <= scanned, scanned
 
 
 @pytest.mark.slow
@@ -148,7 +148,7 @@ def test_every_volume_is_encrypted(module_resources):
 def test_every_node_requires_imdsv2_with_hop_limit_1(module_resources):
     nodes = [(m, t, n, b) for m, t, n, b in module_resources
              if t in ("aws_instance", "aws_launch_template", "aws_launch_configuration")]
-    assert {m for m, *_ in nodes} >= {"etcd", "masters", "nodepool"}, nodes
+    assert {m for m, *_ in nodes} >= {"etcd", "controllers", "nodepool"}, nodes
     for module, rtype, rname, body in nodes:
         (metadata,) = body.get("metadata_options", [{}])
         assert _unquote(metadata.get("http_tokens")) == "required", f"{module}: {rtype}.{rname}"

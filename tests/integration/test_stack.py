@@ -91,9 +91,12 @@ def _changed_lines(a: dict[str, str], b: dict[str, str]) -> list[str]:
 
 
 def _pool_lines_only(lines: list[str], rendered: dict[str, str], pool: str) -> None:
-    """The changed lines are exactly the pool's module block and its output entry."""
+    """The changed lines are exactly the pool's module block (with its comment) and its
+    output entry."""
     main = rendered["terraform/main.tf"].splitlines()
     start = main.index(f'module "pool_{pool}" {{')
+    while start > 0 and main[start - 1].startswith("#"):
+        start -= 1
     end = main.index("}", start)
     expected = [ln for ln in main[start:end + 1] if ln.strip()]
     expected += [ln for ln in rendered["terraform/outputs.tf"].splitlines()

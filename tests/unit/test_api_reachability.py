@@ -1,6 +1,6 @@
 """Can every in-cluster client reach the API, in every example's subnet layout?
 
-Read off the rendered workspace (the root module's inputs, modules/masters' load balancers
+Read off the rendered workspace (the root module's inputs, modules/controllers' load balancers
 and security-group rules) and the rendered cloud-configs (the API address each client is
 given), and judged by these rules of AWS networking:
 
@@ -59,9 +59,9 @@ class Workspace:
         terraform = helpers.render_example(example, cluster)
         self.root = hcl2.loads((terraform / "main.tf").read_text())
         self.modules = _blocks(self.root, "module")
-        self.masters = self.modules["masters"]
+        self.controllers = self.modules["controllers"]
         self.lbs = _resources(hcl2.loads(
-            (terraform / "modules" / "masters" / "load_balancer.tf").read_text()))
+            (terraform / "modules" / "controllers" / "load_balancer.tf").read_text()))
         self.subnets = {n: s for n, s in self.modules["network"]["subnets"].items()}
         self.public_ips = self.modules["network"]["map_public_ips"]
         self.configs = {r: yaml.safe_load((cluster / "userdata" / f"cloud-config-{r}").read_text())
@@ -69,15 +69,15 @@ class Workspace:
         shutil.rmtree(cluster)
 
     def var(self, expr: str):
-        """${var.x} of modules/masters, or toset()/keys of it, from the root's inputs."""
+        """${var.x} of modules/controllers, or toset()/keys of it, from the root's inputs."""
         name = expr.removeprefix("${").removesuffix("}")
         name = name.removeprefix("toset(").removesuffix(")").removeprefix("var.")
-        value = self.masters[name]
+        value = self.controllers[name]
         return [_q(v) for v in value] if isinstance(value, list) else value
 
     def load_balancer(self, host: str) -> str | None:
         """Which aws_lb a host name leads to (the dns module's record, or the internal one)."""
-        if host == _q(self.masters["internal_api_name"]):
+        if host == _q(self.controllers["internal_api_name"]):
             record = self.lbs[("aws_route53_record", "internal")]
             return record["alias"][0]["name"].split(".")[1]
         if "dns" in self.modules and host == _q(self.modules["dns"]["external_dns_name"]):
@@ -108,7 +108,7 @@ class Workspace:
     def clients(self):
         """(role, what, server URL, its subnet names) of every API client on the nodes."""
         pools = [m for name, m in self.modules.items() if name.startswith("pool_")]
-        where = {"controller": [_subnet_names(self.masters["subnet_ids"])],
+        where = {"controller": [_subnet_names(self.controllers["subnet_ids"])],
                  "worker": [_subnet_names(p["subnet_ids"]) for p in pools]}
         for role in ("controller", "worker"):
             files = {f["path"]: f["content"] for f in self.configs[role]["write_files"]}
@@ -178,5 +178,5 @@ def test_the_rules_find_what_the_first_release_got_wrong(tmp_path: Path) -> None
                    "'198.51.100.0/24'] does not admit")
     assert reaches(ws, "controller", public, ["private-a"]).startswith(
         "a controller reaching itself through aws_lb.api")
-    assert reaches(ws, "worker", f"https://{_q(ws.masters['internal_api_name'])}",
+    assert reaches(ws, "worker", f"https://{_q(ws.controllers['internal_api_name'])}",
                    ["private-a"]) is None

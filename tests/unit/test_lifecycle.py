@@ -31,8 +31,8 @@ def test_replacement_notes_name_the_instances():
     plan = {"resource_changes": [
         change("module.pool_web.aws_launch_template.this", "aws_launch_template", ["update"],
                "module.pool_web"),
-        change("module.masters.aws_launch_template.this", "aws_launch_template", ["update"],
-               "module.masters"),
+        change("module.controllers.aws_launch_template.this", "aws_launch_template", ["update"],
+               "module.controllers"),
         change('module.etcd.aws_instance.member["etcd1"]', "aws_instance", ["delete", "create"],
                "module.etcd"),
         change("module.pool_old.aws_autoscaling_group.this", "aws_autoscaling_group", ["delete"],

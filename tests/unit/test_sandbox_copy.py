@@ -40,7 +40,7 @@ def test_the_scratch_copy_of_every_module_still_validates(tmp_path) -> None:
         new = ignore_drift(drop_blocks(text, "instance_refresh"))
         patched += new != text
         tf.write_text(new)
-    assert patched >= 4  # network, masters, nodepool, etcd
+    assert patched >= 4  # network, controllers, nodepool, etcd
     env = helpers.terraform_env(tmp_path)
     for argv in (["init", "-backend=false", "-input=false"], ["validate", "-no-color"]):
         proc = subprocess.run([terraform, *argv], cwd=workdir, env=env, capture_output=True,

@@ -120,9 +120,9 @@ ARGV_CASES = [
     ("fmt", lambda tf, p: tf.fmt_check(), "", 0, ["fmt", "-check", "-list=true", "-recursive", "-no-color"]),
     ("plan", lambda tf, p: tf.plan(p), "", 0,
      ["plan", "-input=false", "-no-color", "-out={plan}", "-detailed-exitcode"]),
-    ("plan-destroy-targets", lambda tf, p: tf.plan(p, targets=["module.masters", 'module.pool["a"]'], destroy=True),
+    ("plan-destroy-targets", lambda tf, p: tf.plan(p, targets=["module.controllers", 'module.pool["a"]'], destroy=True),
      "", 2, ["plan", "-input=false", "-no-color", "-out={plan}", "-detailed-exitcode", "-destroy",
-             "-target=module.masters", '-target=module.pool["a"]']),
+             "-target=module.controllers", '-target=module.pool["a"]']),
     ("plan-not-detailed", lambda tf, p: tf.plan(p, detailed=False), "", 0,
      ["plan", "-input=false", "-no-color", "-out={plan}"]),
     ("show-state", lambda tf, p: tf.show_json(), "{}", 0, ["show", "-json", "-no-color"]),
@@ -338,8 +338,8 @@ Use domain instead.
 
 Error: creating EC2 Instance: operation error EC2: RunInstances, InvalidAMIID.NotFound
 
-  with module.masters.aws_instance.this[0],
-  on modules/masters/main.tf line 12, in resource "aws_instance" "this":
+  with module.controllers.aws_instance.this[0],
+  on modules/controllers/main.tf line 12, in resource "aws_instance" "this":
   12: resource "aws_instance" "this" {
 
 
@@ -352,7 +352,7 @@ Error: execution halted
 
 
 def test_error_text_is_terraforms_own(fake: Fake, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("FAKE_TF_STDOUT", "module.masters.aws_instance.this[0]: Creating...\n")
+    monkeypatch.setenv("FAKE_TF_STDOUT", "module.controllers.aws_instance.this[0]: Creating...\n")
     monkeypatch.setenv("FAKE_TF_STDERR", ERROR_OUTPUT)
     monkeypatch.setenv("FAKE_TF_EXIT", "1")
     with pytest.raises(TerraformError) as err:
@@ -363,8 +363,8 @@ def test_error_text_is_terraforms_own(fake: Fake, monkeypatch: pytest.MonkeyPatc
         "terraform apply failed (exit 1)",
         "Error: creating EC2 Instance: operation error EC2: RunInstances, InvalidAMIID.NotFound",
         "",
-        "  with module.masters.aws_instance.this[0],",
-        '  on modules/masters/main.tf line 12, in resource "aws_instance" "this":',
+        "  with module.controllers.aws_instance.this[0],",
+        '  on modules/controllers/main.tf line 12, in resource "aws_instance" "this":',
         '  12: resource "aws_instance" "this" {',
         "",
         "Error: execution halted",
@@ -391,9 +391,9 @@ module.etcd.aws_instance.member[0] (local-exec): Executing: ["/bin/sh" "-c" "tru
 module.etcd.aws_instance.member[0]: Still creating... [10s elapsed]
 module.etcd.aws_instance.member[0]: Still creating... [1m0s elapsed]
 module.etcd.aws_instance.member[0]: Creation complete after 1m2s [id=i-0abc]
-module.masters.aws_instance.this (deposed object 6a1e2b3c): Destroying... [id=i-0old]
-module.masters.aws_instance.this (deposed object 6a1e2b3c): Still destroying... [id=i-0old, 20s elapsed]
-module.masters.aws_instance.this (deposed object 6a1e2b3c): Destruction complete after 31s
+module.controllers.aws_instance.this (deposed object 6a1e2b3c): Destroying... [id=i-0old]
+module.controllers.aws_instance.this (deposed object 6a1e2b3c): Still destroying... [id=i-0old, 20s elapsed]
+module.controllers.aws_instance.this (deposed object 6a1e2b3c): Destruction complete after 31s
 
 Apply complete! Resources: 2 added, 1 changed, 1 destroyed.
 
@@ -426,9 +426,9 @@ def test_progress_events_from_apply_output(fake: Fake, monkeypatch: pytest.Monke
         ("still", "module.etcd.aws_instance.member[0]", 10.0, "creating"),
         ("still", "module.etcd.aws_instance.member[0]", 60.0, "creating"),
         ("created", "module.etcd.aws_instance.member[0]", 62.0, ""),
-        ("destroying", "module.masters.aws_instance.this", None, ""),
-        ("still", "module.masters.aws_instance.this", 20.0, "destroying"),
-        ("destroyed", "module.masters.aws_instance.this", 31.0, ""),
+        ("destroying", "module.controllers.aws_instance.this", None, ""),
+        ("still", "module.controllers.aws_instance.this", 20.0, "destroying"),
+        ("destroyed", "module.controllers.aws_instance.this", 31.0, ""),
         ("complete", "", None, ""),
     ]
     assert sum(e.done for e in events) == 4
@@ -598,10 +598,10 @@ PLAN_JSON = {
         change("module.network.aws_vpc.this", ["no-op"], "module.network"),
         change("module.network.aws_subnet.public[0]", ["update"], "module.network"),
         change("module.network.aws_subnet.public[1]", ["update"], "module.network"),
-        change("module.masters.aws_instance.this[0]", ["delete", "create"], "module.masters",
+        change("module.controllers.aws_instance.this[0]", ["delete", "create"], "module.controllers",
                action_reason="replace_because_cannot_update"),
-        change("module.masters.aws_instance.this[1]", ["create", "delete"], "module.masters"),
-        change("module.masters.aws_eip.old", ["delete"], "module.masters", deposed="6a1e2b3c"),
+        change("module.controllers.aws_instance.this[1]", ["create", "delete"], "module.controllers"),
+        change("module.controllers.aws_eip.old", ["delete"], "module.controllers", deposed="6a1e2b3c"),
         change('module.pool["workers"].module.asg.aws_autoscaling_group.this', ["update"],
                'module.pool["workers"].module.asg'),
         change('module.pool["gpu.large"].aws_launch_template.this', ["create"], 'module.pool["gpu.large"]'),
@@ -618,12 +618,12 @@ def test_summarize_plan():
     assert dict(summary.by_module) == {
         "(root)": Counts(add=1),
         "module.etcd": Counts(destroy=1),
-        "module.masters": Counts(add=2, destroy=3, replace=2),
+        "module.controllers": Counts(add=2, destroy=3, replace=2),
         "module.network": Counts(change=2),
         'module.pool["gpu.large"]': Counts(add=1),
         'module.pool["workers"]': Counts(change=1),
     }
-    assert summary.replaced == ("module.masters.aws_instance.this[0]", "module.masters.aws_instance.this[1]")
+    assert summary.replaced == ("module.controllers.aws_instance.this[0]", "module.controllers.aws_instance.this[1]")
 
 
 def test_summarize_plan_without_changes():

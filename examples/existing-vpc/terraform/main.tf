@@ -16,12 +16,15 @@ module "assets_bucket" {
   kms_key_arn  = module.cluster_key.key_arn
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# Subnets, routes and the node roles' security groups in the existing VPC (vpcId).
 module "network" {
   source = "./modules/network"
 
@@ -37,6 +40,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = ["172.31.0.0/16"]
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -46,6 +50,7 @@ module "iam" {
   kms_key_arn   = module.cluster_key.key_arn
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -72,12 +77,14 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+# The controllers (Kubernetes control plane) behind the API load balancers.
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "shared"
   min_size               = 2
   max_size               = 2
+  desired_capacity       = 2
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["kopsgen-a"],
@@ -114,6 +121,7 @@ module "masters" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool workers: Terraform keeps desired_capacity nodes running.
 module "pool_workers" {
   source = "./modules/nodepool"
 
@@ -134,7 +142,7 @@ module "pool_workers" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = false
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = "shared-admin"
   kms_key_arn            = module.cluster_key.key_arn
@@ -142,4 +150,11 @@ module "pool_workers" {
   assets_bucket          = module.assets_bucket.name
   assets_prefix          = "shared"
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

@@ -13,12 +13,12 @@ output "api_endpoint" {
 
 output "load_balancer_name" {
   description = "Name of the API load balancer."
-  value       = module.masters.load_balancer_name
+  value       = module.controllers.load_balancer_name
 }
 
 output "load_balancer_dns_name" {
   description = "DNS name of the API load balancer."
-  value       = module.masters.load_balancer_dns_name
+  value       = module.controllers.load_balancer_dns_name
 }
 
 output "vpc_id" {
@@ -33,13 +33,13 @@ output "subnet_ids" {
 
 output "security_group_ids" {
   description = "Security group IDs by role: etcd, controller, worker, api."
-  value       = merge(module.network.security_group_ids, { api = module.masters.load_balancer_security_group_id })
+  value       = merge(module.network.security_group_ids, { api = module.controllers.load_balancer_security_group_id })
 }
 
 output "autoscaling_group_names" {
   description = "Auto Scaling group names: the controllers and each node pool by name."
   value = merge(
-    { controller = module.masters.autoscaling_group_name },
+    { controller = module.controllers.autoscaling_group_name },
     { workers = module.pool_workers.autoscaling_group_name },
   )
 }

@@ -8,12 +8,15 @@ module "cluster_key" {
   cluster_name = "prod"
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# VPC, subnets, gateways, routes and the node roles' security groups.
 module "network" {
   source = "./modules/network"
 
@@ -31,6 +34,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -40,6 +44,7 @@ module "iam" {
   kms_key_arn   = module.cluster_key.key_arn
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -68,12 +73,14 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+# The controllers (Kubernetes control plane) behind the API load balancers.
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "prod"
   min_size               = 3
   max_size               = 3
+  desired_capacity       = 3
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["private-a"],
@@ -116,6 +123,7 @@ module "masters" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool general: cluster-autoscaler sets its size, between min_size and max_size.
 module "pool_general" {
   source = "./modules/nodepool"
 
@@ -132,12 +140,12 @@ module "pool_general" {
   root_volume            = { size = 30, type = "gp3" }
   min_size               = 3
   max_size               = 12
-  desired_capacity       = 3
+  desired_capacity       = null
   min_healthy_percentage = 66
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = true
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = null
   kms_key_arn            = module.cluster_key.key_arn
@@ -147,11 +155,19 @@ module "pool_general" {
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# The API's name (externalDNSName) in the hosted zone, an alias of the API load balancer.
 module "dns" {
   source = "./modules/dns"
 
   hosted_zone_id         = "Z0123456789ABCDEFGHIJ"
   external_dns_name      = "api.prod.example.com"
-  load_balancer_dns_name = module.masters.load_balancer_dns_name
-  load_balancer_zone_id  = module.masters.load_balancer_zone_id
+  load_balancer_dns_name = module.controllers.load_balancer_dns_name
+  load_balancer_zone_id  = module.controllers.load_balancer_zone_id
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

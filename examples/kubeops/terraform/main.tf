@@ -16,12 +16,15 @@ module "assets_bucket" {
   kms_key_arn  = module.cluster_key.key_arn
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# VPC, subnets, gateways, routes and the node roles' security groups.
 module "network" {
   source = "./modules/network"
 
@@ -35,6 +38,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -44,6 +48,7 @@ module "iam" {
   kms_key_arn   = module.cluster_key.key_arn
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -70,12 +75,14 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+# The controllers (Kubernetes control plane) behind the API load balancers.
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "k8s"
   min_size               = 2
   max_size               = 2
+  desired_capacity       = 2
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["ManagedPublicSubnet1"],
@@ -112,6 +119,7 @@ module "masters" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool nodepool1: Terraform keeps desired_capacity nodes running.
 module "pool_nodepool1" {
   source = "./modules/nodepool"
 
@@ -132,7 +140,7 @@ module "pool_nodepool1" {
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = false
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = "kubeops-admin"
   kms_key_arn            = module.cluster_key.key_arn
@@ -142,11 +150,19 @@ module "pool_nodepool1" {
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# The API's name (externalDNSName) in the hosted zone, an alias of the API load balancer.
 module "dns" {
   source = "./modules/dns"
 
   hosted_zone_id         = "AIX95O34ZN4A"
   external_dns_name      = "k8s.kubeops.net"
-  load_balancer_dns_name = module.masters.load_balancer_dns_name
-  load_balancer_zone_id  = module.masters.load_balancer_zone_id
+  load_balancer_dns_name = module.controllers.load_balancer_dns_name
+  load_balancer_zone_id  = module.controllers.load_balancer_zone_id
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

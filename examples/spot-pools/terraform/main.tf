@@ -9,12 +9,15 @@ module "assets_bucket" {
   kms_key_arn  = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
+# The newest Flatcar image of the release channel (cluster.yaml has no amiId);
+# a new release rolls the controllers and node pools.
 module "flatcar_ami" {
   source = "./modules/flatcar_ami"
 
   release_channel = "stable"
 }
 
+# VPC, subnets, gateways, routes and the node roles' security groups.
 module "network" {
   source = "./modules/network"
 
@@ -30,6 +33,7 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
@@ -39,6 +43,7 @@ module "iam" {
   kms_key_arn   = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 }
 
+# The etcd members: one instance each, with a data volume that outlives it.
 module "etcd" {
   source = "./modules/etcd"
 
@@ -65,12 +70,14 @@ module "etcd" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-etcd"
 }
 
-module "masters" {
-  source = "./modules/masters"
+# The controllers (Kubernetes control plane) behind the API load balancers.
+module "controllers" {
+  source = "./modules/controllers"
 
   cluster_name           = "batch"
   min_size               = 2
   max_size               = 2
+  desired_capacity       = 2
   min_healthy_percentage = 100
   subnet_ids = [
     module.network.subnet_ids["private-a"],
@@ -107,6 +114,7 @@ module "masters" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-controller"
 }
 
+# Node pool system: Terraform keeps desired_capacity nodes running.
 module "pool_system" {
   source = "./modules/nodepool"
 
@@ -129,7 +137,7 @@ module "pool_system" {
   }
   node_taints           = []
   cluster_autoscaler    = false
-  api_name              = module.masters.internal_api_name
+  api_name              = module.controllers.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -139,6 +147,7 @@ module "pool_system" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# Node pool batch-spot: Terraform keeps desired_capacity nodes running.
 module "pool_batch-spot" {
   source = "./modules/nodepool"
 
@@ -164,7 +173,7 @@ module "pool_batch-spot" {
     { key = "example.org/spot", value = "true", effect = "NoSchedule" },
   ]
   cluster_autoscaler    = false
-  api_name              = module.masters.internal_api_name
+  api_name              = module.controllers.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -174,6 +183,7 @@ module "pool_batch-spot" {
   cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# Node pool web: cluster-autoscaler sets its size, between min_size and max_size.
 module "pool_web" {
   source = "./modules/nodepool"
 
@@ -189,12 +199,12 @@ module "pool_web" {
   root_volume            = { size = 40, type = "gp3" }
   min_size               = 2
   max_size               = 30
-  desired_capacity       = 2
+  desired_capacity       = null
   min_healthy_percentage = 50
   node_labels            = {}
   node_taints            = []
   cluster_autoscaler     = true
-  api_name               = module.masters.internal_api_name
+  api_name               = module.controllers.internal_api_name
   ami_id                 = module.flatcar_ami.id
   key_name               = null
   kms_key_arn            = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -204,6 +214,7 @@ module "pool_web" {
   cloud_config_file      = "${path.root}/../userdata/cloud-config-worker"
 }
 
+# Node pool heavy: Terraform keeps desired_capacity nodes running.
 module "pool_heavy" {
   source = "./modules/nodepool"
 
@@ -226,7 +237,7 @@ module "pool_heavy" {
     { key = "example.org/heavy", value = "", effect = "NoExecute" },
   ]
   cluster_autoscaler    = false
-  api_name              = module.masters.internal_api_name
+  api_name              = module.controllers.internal_api_name
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -234,4 +245,11 @@ module "pool_heavy" {
   assets_bucket         = module.assets_bucket.name
   assets_prefix         = "batch"
   cloud_config_file     = "${path.root}/../userdata/cloud-config-worker"
+}
+
+# Renamed from masters: keeps the resources of clusters created by an older kopsgen.
+# Do not remove: without it Terraform would destroy them and create controllers anew.
+moved {
+  from = module.masters
+  to   = module.controllers
 }

@@ -129,10 +129,9 @@ resource "aws_autoscaling_group" "this" {
     }
   }
 
-  # cluster-autoscaler owns the desired capacity between min_size and max_size.
+  # desired_capacity is null where cluster-autoscaler owns the number (between min_size and
+  # max_size): Terraform then keeps whatever the autoscaler set.
   lifecycle {
-    ignore_changes = [desired_capacity]
-
     precondition {
       condition     = var.api_name != ""
       error_message = "The pool needs the API's internal name."

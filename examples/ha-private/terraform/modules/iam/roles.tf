@@ -3,7 +3,7 @@ data "aws_region" "current" {}
 
 locals {
   roles = toset(["etcd", "controller", "worker"])
-  # Where each role's cloud-configs live below the prefix (the etcd, masters and nodepool
+  # Where each role's cloud-configs live below the prefix (the etcd, controllers and nodepool
   # modules upload them): userdata/etcd/, userdata/controllers/, userdata/pools/<pool>/.
   userdata = { etcd = "etcd", controller = "controllers", worker = "pools" }
 }

@@ -1,6 +1,7 @@
 # The three node roles' security groups live together so that who-may-talk-to-whom reads
-# in one file. The API load balancer's group lives in the masters module. The cloud-controller-
-# manager may change this cluster's groups except the one tagged kopsgen.io/role = etcd (modules/iam).
+# in one file. The API load balancer's group lives in the controllers module. The
+# cloud-controller-manager may change this cluster's groups except the one tagged
+# kopsgen.io/role = etcd (modules/iam).
 
 resource "aws_security_group" "etcd" {
   #checkov:skip=CKV2_AWS_5:Attached by the etcd module through the security_group_ids output, which checkov does not follow.
@@ -15,7 +16,7 @@ resource "aws_security_group" "etcd" {
 }
 
 resource "aws_security_group" "controller" {
-  #checkov:skip=CKV2_AWS_5:Attached by the masters module's launch template through the security_group_ids output, which checkov does not follow.
+  #checkov:skip=CKV2_AWS_5:Attached by the controllers module's launch template through the security_group_ids output, which checkov does not follow.
   name        = "${var.cluster_name}-controller"
   description = "Kubernetes controllers of cluster ${var.cluster_name}"
   vpc_id      = local.vpc_id

@@ -136,12 +136,12 @@ variable "cloud_config_file" {
 
 variable "api_name" {
   type        = string
-  description = "The API's name for in-cluster clients (the masters module's internal_api_name, e.g. \"api.k8s.internal\"): the pool launches once it resolves, so no node caches its absence."
+  description = "The API's name for in-cluster clients (the controllers module's internal_api_name, e.g. \"api.k8s.internal\"): the pool launches once it resolves, so no node caches its absence."
 }
 
 variable "desired_capacity" {
   type        = number
-  description = "Nodes to start with (the pool's count, or autoScalingGroup.minSize); cluster-autoscaler may change it later."
+  description = "Nodes the group runs, which Terraform keeps (the pool's count, or autoScalingGroup.minSize); null when cluster-autoscaler manages the pool: Terraform then leaves the number to it (a new group starts at min_size)."
   default     = null
 }
 

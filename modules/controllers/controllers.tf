@@ -1,0 +1,119 @@
+data "aws_default_tags" "current" {}
+
+locals {
+  cloud_config_key = "userdata/controllers/cloud-config-controller"
+}
+
+# The controllers' cloud-config, uploaded with them; a new version changes the launch
+# template (its SHA-256 is in the user data), which rolls the controllers.
+resource "aws_s3_object" "cloud_config" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/${local.cloud_config_key}"
+  source                 = var.cloud_config_file
+  source_hash            = filemd5(var.cloud_config_file)
+  content_type           = "text/cloud-config"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+module "bootstrap" {
+  source = "../bootstrap"
+
+  role                = "controller"
+  assets_bucket       = var.assets_bucket
+  assets_prefix       = var.assets_prefix
+  cloud_config_key    = local.cloud_config_key
+  cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
+}
+
+resource "aws_launch_template" "this" {
+  name                   = "${var.cluster_name}-controller"
+  image_id               = var.ami_id
+  instance_type          = var.instance_type
+  key_name               = var.key_name
+  vpc_security_group_ids = concat([var.security_group_id], var.extra_security_group_ids)
+  user_data              = module.bootstrap.user_data_base64
+
+  iam_instance_profile {
+    name = var.instance_profile_name
+  }
+
+  placement {
+    tenancy = var.tenancy
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+
+    ebs {
+      volume_type           = var.root_volume.type
+      volume_size           = var.root_volume.size
+      iops                  = var.root_volume.iops
+      encrypted             = true
+      kms_key_id            = var.kms_key_arn
+      delete_on_termination = true
+    }
+  }
+
+  # Provider default_tags do not reach what an auto scaling group launches.
+  dynamic "tag_specifications" {
+    for_each = ["instance", "volume"]
+
+    content {
+      resource_type = tag_specifications.value
+      # kopsgen.io/role: the EBS CSI driver may attach volumes to controllers and workers only.
+      tags = merge(data.aws_default_tags.current.tags, {
+        Name              = "${var.cluster_name}-controller"
+        "kopsgen.io/role" = "controller"
+      })
+    }
+  }
+}
+
+resource "aws_autoscaling_group" "this" {
+  name                = "${var.cluster_name}-controller"
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  vpc_zone_identifier = var.subnet_ids
+  target_group_arns   = [aws_lb_target_group.api.arn, aws_lb_target_group.internal.arn]
+
+  # EC2 health only: replacing controllers whenever the API flaps (e.g. while etcd
+  # recovers) would turn a brief outage into a long one.
+  health_check_type = "EC2"
+
+  launch_template {
+    id      = aws_launch_template.this.id
+    version = aws_launch_template.this.latest_version
+  }
+
+  # A new launch template version (image, user data) replaces controllers one at a time,
+  # starting the replacement before stopping the old one.
+  instance_refresh {
+    strategy = "Rolling"
+
+    preferences {
+      min_healthy_percentage = var.min_healthy_percentage
+      max_healthy_percentage = 200
+    }
+  }
+
+  tag {
+    key                 = "kubernetes.io/cluster/${var.cluster_name}"
+    value               = "owned"
+    propagate_at_launch = false
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(var.etcd_names) > 0
+      error_message = "The controllers need the etcd members' names."
+    }
+  }
+}
