@@ -29,7 +29,7 @@ from kopsgen.clihelp import (
     VerboseOpt,
     YesOpt,
 )
-from kopsgen.errors import AwsCheckError, ExitCode, KopsgenError, SpecError, UsageError
+from kopsgen.errors import AwsCheckError, ExitCode, SpecError, UsageError
 from kopsgen.flows import apply as flows_apply
 from kopsgen.flows import destroy as flows_destroy
 from kopsgen.flows import kubeconfig as flows_kubeconfig
@@ -261,24 +261,6 @@ def _session(cluster_dir, *, s3_uri=None, no_render=False, sandbox=False, verbos
     return session
 
 
-def _confirm(question: str, *, yes: bool, expected: str | None = None) -> None:
-    """Ask on the terminal; never prompt without one."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("no terminal to ask for confirmation on; pass --yes to proceed "
-                         "without asking")
-    if expected is None:
-        if not typer.confirm(question, default=False):
-            raise typer.Abort()
-        return
-    answer = typer.prompt(question, default="", show_default=False)
-    if answer.strip() != expected:
-        # Declined, as a "no" is (exit 130, INTERRUPTED): the command line was fine.
-        raise KopsgenError(f"you typed {answer.strip()!r}, not {expected!r}; nothing was "
-                           "destroyed", exit_code=ExitCode.INTERRUPTED)
-
-
 @app.command(epilog=EXAMPLES["plan"])
 def plan(
     cluster_dir: DirOpt = None,
@@ -342,7 +324,7 @@ def up(
     with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                   verbose=verbose, profile=profile, with_credentials=True,
                   stop_sandbox=False) as session:
-        outputs = flows_apply.up(session, confirm=lambda q: _confirm(q, yes=yes),
+        outputs = flows_apply.up(session, confirm=lambda q: clihelp.confirm(q, yes=yes),
                                  out=typer.echo, expected_account=expected_account,
                                  wait=wait, timeout=timeout, boot=boot)
     for line in flows_apply.up_summary(session, outputs, boot=boot):
@@ -372,7 +354,7 @@ def update(
     with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                   verbose=verbose, profile=profile, with_credentials=True,
                   stop_sandbox=False) as session:
-        flows_apply.update(session, confirm=lambda q: _confirm(q, yes=yes), out=typer.echo,
+        flows_apply.update(session, confirm=lambda q: clihelp.confirm(q, yes=yes), out=typer.echo,
                            pool=pool, boot=boot, expected_account=expected_account)
 
 
@@ -419,7 +401,7 @@ def destroy(
         flows_destroy.destroy(
             session, delete_etcd_data=delete_etcd_data, out=typer.echo,
             expected_account=expected_account,
-            confirm=lambda q: _confirm(q, yes=yes, expected=session.spec.cluster_name))
+            confirm=lambda q: clihelp.confirm(q, yes=yes, expected=session.spec.cluster_name))
 
 
 @app.command(epilog=EXAMPLES["kubeconfig"])

@@ -1,7 +1,7 @@
-"""Help texts, command order and shell completion of the command line (no kopsgen imports).
+"""Help texts, shared options, command order, prompts and shell completion of the CLI.
 
-Kept apart from :mod:`kopsgen.cli` so the commands there stay short; this module imports
-nothing of kopsgen, only typer (and the click it is built on).
+Kept apart from :mod:`kopsgen.cli` so the commands there stay short; it imports typer and
+the leaf :mod:`kopsgen.errors`, nothing above it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from typer._completion_classes import BashComplete, FishComplete, ZshComplete
 from typer.core import TyperGroup
+
+from kopsgen.errors import ExitCode, KopsgenError, UsageError
 
 #: ``kopsgen --help`` lists the commands in the order of a cluster's life, then the tools.
 COMMAND_ORDER = ("init", "validate", "render", "plan", "up", "update", "status", "destroy",
@@ -186,3 +188,21 @@ def certificate_lines(infos) -> list[str]:
 def problem_json(p) -> dict:
     return {"file": p.file, "line": p.line, "column": p.column, "field": p.field,
             "message": p.message, "severity": p.severity}
+
+
+def confirm(question: str, *, yes: bool, expected: str | None = None) -> None:
+    """Ask on the terminal; never prompt without one."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for confirmation on; pass --yes to proceed "
+                         "without asking")
+    if expected is None:
+        if not typer.confirm(question, default=False):
+            raise typer.Abort()
+        return
+    answer = typer.prompt(question, default="", show_default=False)
+    if answer.strip() != expected:
+        # Declined, as a "no" is (exit 130, INTERRUPTED): the command line was fine.
+        raise KopsgenError(f"you typed {answer.strip()!r}, not {expected!r}; nothing was "
+                           "destroyed", exit_code=ExitCode.INTERRUPTED)

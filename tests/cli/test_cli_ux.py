@@ -117,7 +117,7 @@ def test_a_wrong_name_at_the_destroy_prompt_is_a_declined_confirmation(monkeypat
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(typer, "prompt", lambda *a, **k: "k9s")
     with pytest.raises(KopsgenError) as err:
-        kcli._confirm("Type the cluster's name", yes=False, expected="k8s")
+        clihelp.confirm("Type the cluster's name", yes=False, expected="k8s")
     assert err.value.exit_code == ExitCode.INTERRUPTED
     assert err.value.message == "you typed 'k9s', not 'k8s'; nothing was destroyed"
 
