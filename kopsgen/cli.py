@@ -7,20 +7,35 @@ Commands parse options, call the core and print; failures are :class:`KopsgenErr
 from __future__ import annotations
 
 import json
+import os
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kopsgen import __version__, console, core, initcmd
+from kopsgen import __version__, clihelp, console, core, initcmd
+from kopsgen.clihelp import (
+    EXAMPLES,
+    AccountOpt,
+    AwsOpt,
+    DirOpt,
+    NoRenderOpt,
+    Output,
+    OutputOpt,
+    ProfileOpt,
+    S3Opt,
+    SandboxOpt,
+    VerboseOpt,
+    YesOpt,
+)
 from kopsgen.errors import AwsCheckError, ExitCode, SpecError, UsageError
 from kopsgen.flows import apply as flows_apply
 from kopsgen.flows import destroy as flows_destroy
 from kopsgen.flows import kubeconfig as flows_kubeconfig
 from kopsgen.flows import plan as flows_plan
 from kopsgen.flows import status as flows_status
+from kopsgen.flows import validate as flows_validate
 from kopsgen.flows.credentials import push_credentials
 from kopsgen.flows.session import Session
 from kopsgen.initcmd import InitOptions
@@ -31,16 +46,12 @@ app = typer.Typer(
     name="kopsgen",
     help="One cluster.yaml in, a reviewable Terraform workspace for Kubernetes on AWS out.",
     add_completion=False,
+    cls=clihelp.OrderedGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class Output(StrEnum):
-    text = "text"
-    json = "json"
 
 
 class _State:
@@ -50,12 +61,6 @@ class _State:
 
 STATE = _State()
 
-DirOpt = Annotated[
-    Path | None,
-    typer.Option("-C", "--dir", help="Cluster directory (default: the current directory).",
-                 file_okay=False, show_default=False),
-]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
 
 
 def _cluster_dir(local: Path | None) -> Path:
@@ -76,7 +81,7 @@ def _root(
     STATE.dir = cluster_dir
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["version"])
 def version(output: OutputOpt = Output.text) -> None:
     """Print the kopsgen version."""
     if output is Output.json:
@@ -85,17 +90,9 @@ def version(output: OutputOpt = Output.text) -> None:
         typer.echo(f"kopsgen {__version__}")
 
 
-AwsOpt = Annotated[bool, typer.Option(
-    "--aws", help="Also run the pre-flight checks against the AWS account (exit 5 on problems).")]
-ProfileOpt = Annotated[str | None, typer.Option(
-    "--profile", help="AWS profile (default: the usual AWS_PROFILE / credentials chain).")]
-AccountOpt = Annotated[str | None, typer.Option(
-    "--expected-account", help="Fail unless the credentials belong to this AWS account ID.")]
-S3Opt = Annotated[str | None, typer.Option(
-    "--s3-uri", help="s3://bucket/prefix for state and assets (overrides s3URI).")]
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["validate"])
 def validate(
     cluster_dir: DirOpt = None,
     output: OutputOpt = Output.text,
@@ -103,8 +100,13 @@ def validate(
     profile: ProfileOpt = None,
     expected_account: AccountOpt = None,
     s3_uri: S3Opt = None,
+    sandbox: Annotated[bool, typer.Option(
+        "--sandbox", help="With --aws: check against the local AWS emulator (moto).")] = False,
 ) -> None:
-    """Load and check cluster.yaml; print every problem (exit 0 or 3; 5 with --aws)."""
+    """Check cluster.yaml and print every problem.
+
+    Exits 0 when it is valid, 3 when it is not; with --aws, 5 when the AWS checks fail.
+    """
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
     try:
         loaded = load_spec(path)
@@ -112,22 +114,25 @@ def validate(
         if output is Output.json:
             typer.echo(json.dumps({
                 "valid": False,
-                "errors": [_problem_json(p) for p in err.problems],
-                "warnings": [_problem_json(p) for p in err.warnings],
+                "errors": [clihelp.problem_json(p) for p in err.problems],
+                "warnings": [clihelp.problem_json(p) for p in err.warnings],
             }, indent=2))
             raise typer.Exit(err.exit_code) from None
         _print_problems(err, err.warnings)
         n = len(err.problems)
         echo_err(f"{path}: {n} error{'s' if n != 1 else ''}")
         raise typer.Exit(err.exit_code) from None
+    if sandbox and not aws:
+        raise UsageError("--sandbox checks against the emulator: use it with --aws")
     aws_problems = []
     if aws:
-        aws_problems = core.preflight(loaded.spec, profile=profile,
-                                      expected_account=expected_account, s3_uri=s3_uri)
+        aws_problems = flows_validate.aws_problems(
+            _cluster_dir(cluster_dir), loaded.spec, say=_say, sandbox=sandbox, profile=profile,
+            expected_account=expected_account, s3_uri=s3_uri)
     if output is Output.json:
         typer.echo(json.dumps({"valid": not aws_problems, "errors": [],
-                               "warnings": [_problem_json(p) for p in loaded.warnings],
-                               "aws": [_problem_json(p) for p in aws_problems]},
+                               "warnings": [clihelp.problem_json(p) for p in loaded.warnings],
+                               "aws": [clihelp.problem_json(p) for p in aws_problems]},
                               indent=2))
         if aws_problems:
             raise typer.Exit(ExitCode.AWS_CHECK_FAILED)
@@ -135,8 +140,9 @@ def validate(
     _print_problems(None, loaded.warnings)
     if aws_problems:
         n = len(aws_problems)
-        raise AwsCheckError(f"{path}: {n} problem{'s' if n != 1 else ''} found in the AWS "
-                            "account; nothing was created", problems=aws_problems)
+        where = "the sandbox's emulator" if sandbox else "the AWS account"
+        raise AwsCheckError(f"{path}: {n} problem{'s' if n != 1 else ''} found in {where}",
+                            problems=aws_problems)
     spec = loaded.spec
     pools = len(spec.node_pools)
     typer.echo(f"{path}: valid -- cluster {spec.cluster_name} ({spec.external_dns_name}) in "
@@ -147,25 +153,26 @@ def validate(
         typer.echo(f"AWS pre-flight: all checks passed in {spec.region}")
 
 
-def _problem_json(p) -> dict:
-    return {"file": p.file, "line": p.line, "column": p.column, "field": p.field,
-            "message": p.message, "severity": p.severity}
+@app.command(epilog=EXAMPLES["schema"])
+def schema(cluster_dir: DirOpt = None) -> None:
+    """Print the JSON Schema of cluster.yaml (for editors).
 
-
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of cluster.yaml (for editors)."""
+    It does not depend on the cluster directory; -C is accepted as on every command.
+    """
+    del cluster_dir
     doc = ClusterFile.model_json_schema(by_alias=True)
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     typer.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["init"])
 def init(
-    cluster_name: Annotated[str | None, typer.Option(help="Name of the cluster.")] = None,
+    cluster_name: Annotated[str | None, typer.Option(
+        help="Name of the cluster (required).")] = None,
     external_dns_name: Annotated[
-        str | None, typer.Option(help="DNS name of the Kubernetes API.")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region, e.g. us-east-1.")] = None,
+        str | None, typer.Option(help="DNS name of the Kubernetes API (required).")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="AWS region, e.g. us-east-1 (required).")] = None,
     availability_zone: Annotated[
         str | None, typer.Option(help="Single-AZ mode (default: two zones).")] = None,
     key_name: Annotated[str | None, typer.Option(help="Existing EC2 key pair.")] = None,
@@ -174,12 +181,19 @@ def init(
     hosted_zone_id: Annotated[
         str | None, typer.Option(help="Route53 zone; sets createRecordSet.")] = None,
     s3_uri: Annotated[str | None, typer.Option(help="s3://bucket/prefix for state.")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing cluster.yaml.")] = False,
+    ssh_access_cidr: Annotated[list[str] | None, typer.Option(
+        help="Who may SSH to the nodes, e.g. 203.0.113.0/24 (repeatable; default: nobody).",
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing cluster.yaml.")]
+    = False,
     cluster_dir: DirOpt = None,
 ) -> None:
-    """Write a commented cluster.yaml to start a cluster."""
+    """Write a commented cluster.yaml to start a cluster.
+
+    --cluster-name, --external-dns-name and --region are required.
+    """
     opts = InitOptions(cluster_name, external_dns_name, region, availability_zone, key_name,
-                       kms_key_arn, hosted_zone_id, s3_uri)
+                       kms_key_arn, hosted_zone_id, s3_uri, tuple(ssh_access_cidr or ()))
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
     initcmd.create(path, opts, force=force)
     typer.echo(f"Success! Created {path}\n")
@@ -190,7 +204,7 @@ def init(
                "and Terraform workspace.")
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["render"])
 def render(
     part: Annotated[str | None, typer.Argument(
         help="credentials (credentials/, kubeconfig) or stack (userdata/, terraform/: no "
@@ -201,19 +215,26 @@ def render(
     cluster_dir: DirOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
-    """Generate the workspace from cluster.yaml (only changed files are written)."""
+    """Generate the workspace from cluster.yaml.
+
+    Only changed files are written.
+    """
     code = console.render_command(_cluster_dir(cluster_dir), part, check=check,
                                   json_output=output is Output.json)
     if code:
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["certs"])
 def certs(
     cluster_dir: DirOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
-    """Show each certificate: subject, SANs, issuer, days left (kube-aws: show certificates)."""
+    """Show each certificate and its days left.
+
+    Subject, SANs, issuer, usages and expiry of every certificate (kube-aws: show
+    certificates).
+    """
     infos = core.certificates(_cluster_dir(cluster_dir))
     if output is Output.json:
         typer.echo(json.dumps([{
@@ -221,23 +242,10 @@ def certs(
             "not_after": i.not_after.isoformat(), "days_left": i.days_left,
             "usages": list(i.usages)} for i in infos], indent=2))
         return
-    for i in infos:
-        typer.echo(f"{i.file}")
-        typer.echo(f"  subject:   {i.subject}")
-        if i.sans:
-            typer.echo(f"  SANs:      {', '.join(i.sans)}")
-        typer.echo(f"  issuer:    {i.issuer}")
-        typer.echo(f"  usages:    {', '.join(i.usages)}")
-        typer.echo(f"  expires:   {i.not_after:%Y-%m-%d} ({i.days_left} days left)")
+    for line in clihelp.certificate_lines(infos):
+        typer.echo(line)
 
 
-NoRenderOpt = Annotated[bool, typer.Option(
-    "--no-render", help="Refuse to go on with a stale workspace instead of re-rendering it.")]
-SandboxOpt = Annotated[bool, typer.Option(
-    "--sandbox", help="Run against a local AWS emulator (moto) instead of an AWS account.")]
-VerboseOpt = Annotated[bool, typer.Option(
-    "--verbose", "-v", help="Stream terraform's own output unchanged.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def _say(message: str) -> None:
@@ -253,23 +261,7 @@ def _session(cluster_dir, *, s3_uri=None, no_render=False, sandbox=False, verbos
     return session
 
 
-def _confirm(question: str, *, yes: bool, expected: str | None = None) -> None:
-    """Ask on the terminal; never prompt without one."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("no terminal to ask for confirmation on; pass --yes to proceed "
-                         "without asking")
-    if expected is None:
-        if not typer.confirm(question, default=False):
-            raise typer.Abort()
-        return
-    answer = typer.prompt(question, default="", show_default=False)
-    if answer.strip() != expected:
-        raise UsageError(f"you typed {answer.strip()!r}, not {expected!r}; nothing was destroyed")
-
-
-@app.command()
+@app.command(epilog=EXAMPLES["plan"])
 def plan(
     cluster_dir: DirOpt = None,
     s3_uri: S3Opt = None,
@@ -283,7 +275,10 @@ def plan(
         "--detailed-exitcode", help="Exit 1 (CHANGES) when the plan has changes.")] = False,
     output: OutputOpt = Output.text,
 ) -> None:
-    """Pre-flight, then terraform plan saved to terraform/kopsgen.tfplan, summarised per module."""
+    """Show what up or update would change.
+
+    Pre-flight, then terraform plan saved to terraform/kopsgen.tfplan, summarised per module.
+    """
     with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                   verbose=verbose, profile=profile) as session:
         result = flows_plan.plan(session, pool=pool, expected_account=expected_account)
@@ -303,7 +298,7 @@ def plan(
         raise typer.Exit(ExitCode.CHANGES)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["up"])
 def up(
     cluster_dir: DirOpt = None,
     s3_uri: S3Opt = None,
@@ -321,19 +316,22 @@ def up(
         "--boot", help="With --sandbox: boot every instance of the emulator as a container "
         "(root, systemd-nspawn, debootstrap; docs/sandbox.md).")] = False,
 ) -> None:
-    """Create the cluster: pre-flight, plan, confirm, apply, upload credentials, wait."""
+    """Create the cluster.
+
+    Pre-flight, plan, confirm, apply, upload credentials, wait until it is ready.
+    """
     flows_apply.check_boot(boot, sandbox)
     with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                   verbose=verbose, profile=profile, with_credentials=True,
                   stop_sandbox=False) as session:
-        outputs = flows_apply.up(session, confirm=lambda q: _confirm(q, yes=yes),
+        outputs = flows_apply.up(session, confirm=lambda q: clihelp.confirm(q, yes=yes),
                                  out=typer.echo, expected_account=expected_account,
                                  wait=wait, timeout=timeout, boot=boot)
-    for line in flows_apply.up_summary(session, outputs):
+    for line in flows_apply.up_summary(session, outputs, boot=boot):
         typer.echo(line)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["update"])
 def update(
     cluster_dir: DirOpt = None,
     s3_uri: S3Opt = None,
@@ -343,20 +341,24 @@ def update(
     profile: ProfileOpt = None,
     yes: YesOpt = False,
     pool: Annotated[str | None, typer.Option(help="Change only this node pool.")] = None,
+    expected_account: AccountOpt = None,
     boot: Annotated[bool, typer.Option(
         "--boot", help="With --sandbox: bring the booted machines in step with the emulator "
         "(new instances boot, gone ones power off).")] = False,
 ) -> None:
-    """Apply cluster.yaml's changes to a running cluster (or to one pool with --pool)."""
+    """Apply cluster.yaml's changes to a running cluster.
+
+    Changes every part of it, or one node pool with --pool.
+    """
     flows_apply.check_boot(boot, sandbox)
     with _session(cluster_dir, s3_uri=s3_uri, no_render=no_render, sandbox=sandbox,
                   verbose=verbose, profile=profile, with_credentials=True,
                   stop_sandbox=False) as session:
-        flows_apply.update(session, confirm=lambda q: _confirm(q, yes=yes), out=typer.echo,
-                           pool=pool, boot=boot)
+        flows_apply.update(session, confirm=lambda q: clihelp.confirm(q, yes=yes), out=typer.echo,
+                           pool=pool, boot=boot, expected_account=expected_account)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["status"])
 def status(
     cluster_dir: DirOpt = None,
     s3_uri: S3Opt = None,
@@ -364,33 +366,21 @@ def status(
     profile: ProfileOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
-    """Terraform outputs plus live facts: Auto Scaling groups and API health."""
+    """Show the cluster's state and health.
+
+    Terraform outputs plus live facts: Auto Scaling groups and API health.
+    """
     with _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
                   profile=profile, stop_sandbox=False) as session:
         facts = flows_status.status(session)
     if output is Output.json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
-    api = facts["api"]
-    health = "healthy" if api["healthy"] else ("unknown" if api["healthy"] is None else "DOWN")
-    typer.echo(f"cluster         {facts['cluster']}")
-    typer.echo(f"API             {facts['api_endpoint']}  {health} ({api['detail']})")
-    typer.echo(f"load balancer   {facts['load_balancer']}")
-    ready = (facts.get("readiness") or {}).get("nodes", {})
-    typer.echo(f"{'GROUP':<16}{'DESIRED':>8}{'IN SERVICE':>12}{'READY':>7}  NAME")
-    for label, g in facts["groups"].items():
-        nodes = ready.get(label)
-        typer.echo(f"{label:<16}{str(g['desired']):>8}{str(g['in_service']):>12}"
-                   f"{(str(nodes['ready']) if nodes else '-'):>7}  {g['name']}")
-    readiness = facts.get("readiness")
-    if readiness is not None:
-        for name, state in readiness["addons"].items():
-            typer.echo(f"add-on          {name}  {state}")
-        typer.echo("ready           yes" if readiness["ready"] else
-                   "ready           no: " + "; ".join(readiness["problems"]))
+    for line in clihelp.status_lines(facts):
+        typer.echo(line)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["destroy"])
 def destroy(
     cluster_dir: DirOpt = None,
     s3_uri: S3Opt = None,
@@ -400,23 +390,31 @@ def destroy(
     yes: YesOpt = False,
     delete_etcd_data: Annotated[bool, typer.Option(
         "--delete-etcd-data", help="Also delete the etcd data volumes (kept by default).")] = False,
+    expected_account: AccountOpt = None,
 ) -> None:
-    """Destroy the cluster; keeps the etcd data volumes (and their key) unless --delete-etcd-data."""
+    """Destroy the cluster.
+
+    Keeps the etcd data volumes (and their key) unless --delete-etcd-data.
+    """
     with _session(cluster_dir, s3_uri=s3_uri, no_render=False, sandbox=sandbox,
                   verbose=verbose, profile=profile) as session:
         flows_destroy.destroy(
             session, delete_etcd_data=delete_etcd_data, out=typer.echo,
-            confirm=lambda q: _confirm(q, yes=yes, expected=session.spec.cluster_name))
+            expected_account=expected_account,
+            confirm=lambda q: clihelp.confirm(q, yes=yes, expected=session.spec.cluster_name))
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["kubeconfig"])
 def kubeconfig(
     cluster_dir: DirOpt = None,
     install: Annotated[bool, typer.Option(
         "--install", help="Merge the cluster's context into ~/.kube/config (backed up first).")]
     = False,
 ) -> None:
-    """Print the admin kubeconfig's path, or install its context into ~/.kube/config."""
+    """Print the admin kubeconfig's path, or install it.
+
+    --install merges its context into ~/.kube/config.
+    """
     root = _cluster_dir(cluster_dir)
     if not install:
         typer.echo(str(flows_kubeconfig.kubeconfig_path(root).resolve()))
@@ -428,24 +426,37 @@ def kubeconfig(
 
 
 credentials_app = typer.Typer(help="Deliver credentials to the cluster's S3 location.",
-                              no_args_is_help=True)
+                              epilog=EXAMPLES["credentials"], no_args_is_help=True)
 app.add_typer(credentials_app, name="credentials")
 
 
-@credentials_app.command("push")
+@credentials_app.command("push", epilog=EXAMPLES["credentials push"])
 def credentials_push(
     cluster_dir: DirOpt = None,
     s3_uri: S3Opt = None,
     sandbox: SandboxOpt = False,
     profile: ProfileOpt = None,
+    expected_account: AccountOpt = None,
 ) -> None:
-    """Upload each role's credentials (SSE-KMS), only those whose fingerprint changed."""
+    """Upload the changed credentials to S3.
+
+    Uploads each role's credentials (SSE-KMS), only those whose fingerprint changed.
+    """
     with _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
                   profile=profile, with_credentials=True, stop_sandbox=False) as session:
-        uploaded = push_credentials(session)
+        uploaded = push_credentials(session, expected_account=expected_account)
     for url in uploaded:
         typer.echo(f"uploaded {url}")
     typer.echo(f"{len(uploaded)} file(s) uploaded" if uploaded else "credentials unchanged")
+
+
+@app.command(epilog=EXAMPLES["completion"])
+def completion(
+    ctx: typer.Context,
+    shell: Annotated[clihelp.Shell, typer.Argument(help="bash, zsh or fish.")],
+) -> None:
+    """Print the shell completion script for bash, zsh or fish."""
+    typer.echo(clihelp.completion_script(ctx.find_root().command, shell.value))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -455,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> ExitCode | int:
+    instruction = os.environ.get(clihelp.COMPLETE_VAR)
+    if instruction:  # a completion script asking (argv is empty then)
+        return clihelp.answer_completion(typer.main.get_command(app), instruction)
     try:
         # standalone_mode=False: typer.Exit comes back as the return value, errors as
         # exceptions handled below.
@@ -469,7 +483,7 @@ def run(argv: list[str] | None = None) -> ExitCode | int:
         # Usage errors: one line, plus where to get help.
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx is not None else "kopsgen"
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = clihelp.usage_message(exc)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
             typer.echo(ctx.get_help(), err=True)
             return ExitCode.USAGE

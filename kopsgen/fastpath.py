@@ -43,6 +43,7 @@ from kopsgen.stamp import (
 from kopsgen.style import styled
 
 DISABLE_ENV = "KOPSGEN_NO_FASTPATH"
+COMPLETE_ENV = "_KOPSGEN_COMPLETE"
 
 
 # -- answering from a stamp ---------------------------------------------------------------
@@ -169,9 +170,11 @@ def main() -> None:
     """The ``kopsgen`` console script and ``python -m kopsgen``."""
     os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
     args = sys.argv[1:]
-    code = try_render(args)
+    # A shell completion request (kopsgen.clihelp.COMPLETE_VAR set) is the full CLI's.
+    completing = bool(os.environ.get(COMPLETE_ENV))
+    code = None if completing else try_render(args)
     if code is None:
-        parsed = parse_render_args(args)
+        parsed = None if completing else parse_render_args(args)
         if parsed is not None and _plain_directory(parsed[0]):
             # The plain forms of `kopsgen render` need no CLI framework: the same command
             # body, without importing typer (the full CLI gives the same output and codes).

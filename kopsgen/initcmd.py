@@ -28,6 +28,21 @@ class InitOptions:
     kms_key_arn: str | None = None
     hosted_zone_id: str | None = None
     s3_uri: str | None = None
+    ssh_access_cidrs: tuple[str, ...] = ()
+
+
+#: The flag of each key init writes: a problem with a flag's value names the flag.
+FLAGS = {"clusterName": "--cluster-name", "externalDNSName": "--external-dns-name",
+         "region": "--region", "availabilityZone": "--availability-zone",
+         "keyName": "--key-name", "kmsKeyArn": "--kms-key-arn",
+         "hostedZoneId": "--hosted-zone-id", "s3URI": "--s3-uri",
+         "sshAccessAllowedSourceCIDRs": "--ssh-access-cidr"}
+
+
+def flag_of(field: str) -> str:
+    """``field`` as the flag that set it (``clusterName`` → ``--cluster-name``), else as is."""
+    key = re.split(r"[.\[]", field, maxsplit=1)[0]
+    return FLAGS.get(key, field) if key == field or field[len(key)] == "[" else field
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*", re.ASCII)
@@ -73,6 +88,7 @@ def render_cluster_yaml(opts: InitOptions) -> str:
         kms_key_arn=opts.kms_key_arn or "",
         hosted_zone_id=opts.hosted_zone_id,
         s3_uri=opts.s3_uri,
+        ssh_access_cidrs=opts.ssh_access_cidrs,
         kubernetes_version=DEFAULT_KUBERNETES_VERSION,
         supported=", ".join(f"{a}.{b}" for a, b in SUPPORTED_MINORS),
     )
@@ -118,6 +134,6 @@ def create(path: Path, opts: InitOptions, *, force: bool) -> None:
     try:
         text = render_cluster_yaml(opts)
     except SpecError as err:
-        raise SpecError([p.__class__(0, 0, p.field, p.message, "init options")
+        raise SpecError([p.__class__(0, 0, flag_of(p.field), p.message, "init options")
                          for p in err.problems]) from None
     write_new_file(path, text, force=force)

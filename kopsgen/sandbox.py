@@ -348,6 +348,13 @@ class Sandbox:
         env["KOPSGEN_AWS_ENDPOINT_URL"] = self.server.endpoint
         return env
 
+    def use_credentials(self) -> None:
+        """Give this process the emulator's credentials (boto3 reads them from its
+        environment)."""
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ[key] = CREDENTIALS[key]
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+
     def kms_key_arn(self) -> str | None:
         try:
             return json.loads((self.root / "seeded.json").read_text()).get("kms_key_arn")

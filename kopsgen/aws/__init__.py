@@ -11,7 +11,7 @@ and every renderer must work on a machine without AWS access or credentials.
 
 from __future__ import annotations
 
-from kopsgen.aws.checks import preflight
+from kopsgen.aws.checks import account_problems, preflight
 from kopsgen.aws.errors import (
     asking,
     botocore_errors,
@@ -25,6 +25,6 @@ from kopsgen.aws.errors import (
 from kopsgen.aws.resources import tagged_resources
 from kopsgen.aws.session import AwsClients, make_session
 
-__all__ = ["AwsClients", "asking", "botocore_errors", "client_error", "error_code", "explain",
-           "failure", "is_aws_error", "make_session", "preflight", "tagged_resources",
-           "unreachable"]
+__all__ = ["AwsClients", "account_problems", "asking", "botocore_errors", "client_error",
+           "error_code", "explain", "failure", "is_aws_error", "make_session", "preflight",
+           "tagged_resources", "unreachable"]

@@ -72,21 +72,32 @@ def up(session: Session, *, confirm: Confirm, out: Say, expected_account: str | 
     return outputs
 
 
-def up_summary(session: Session, outputs: dict) -> list[str]:
+def up_summary(session: Session, outputs: dict, *, boot: bool = False) -> list[str]:
     """What `up` prints last: where the cluster is and what to run next."""
     spec = session.spec
     kubeconfig = session.cluster_dir / "kubeconfig"
-    return [f"Cluster name:   {spec.cluster_name}",
-            f"API endpoint:   {naming.api_url(spec)}",
-            f"Load balancer:  {outputs.get('load_balancer_name')} "
-            f"({outputs.get('load_balancer_dns_name')})",
-            f"Kubeconfig:     {kubeconfig}",
-            f"Next:           kubectl --kubeconfig {kubeconfig} get nodes"]
+    lines = [f"Cluster name:   {spec.cluster_name}",
+             f"API endpoint:   {naming.api_url(spec)}",
+             f"Load balancer:  {outputs.get('load_balancer_name')} "
+             f"({outputs.get('load_balancer_dns_name')})",
+             f"Kubeconfig:     {kubeconfig}"]
+    if session.sandbox is None:
+        return lines + [f"Next:           kubectl --kubeconfig {kubeconfig} get nodes"]
+    # No API answers in the emulator: kubectl cannot work there; status shows what is.
+    if boot:
+        return lines + ["Next:           kopsgen status --sandbox   # the booted machines: "
+                        "groups, nodes Ready, add-ons"]
+    return lines + ["Next:           kopsgen status --sandbox   # the emulator's Auto Scaling "
+                    "groups; no machine runs",
+                    "                kopsgen up --sandbox --boot   # boots every instance as "
+                    "a container (docs/sandbox.md)"]
 
 
 def update(session: Session, *, confirm: Confirm, out: Say, pool: str | None = None,
-           boot: bool = False) -> dict:
-    """`kopsgen update`: apply cluster.yaml's changes to a cluster that exists."""
+           boot: bool = False, expected_account: str | None = None) -> dict:
+    """`kopsgen update`: apply cluster.yaml's changes to a cluster that exists (after the
+    credentials are checked to be ``expected_account``'s)."""
+    session.check_account(expected_account)
     if not session.tf.state_list():
         raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create it "
                          "with `kopsgen up`")

@@ -12,9 +12,12 @@ from kopsgen.flows.session import Session
 from kopsgen.render.credential_files import ROLE_FILES
 
 
-def push_credentials(session: Session, *, outputs: dict | None = None) -> list[str]:
+def push_credentials(session: Session, *, outputs: dict | None = None,
+                     expected_account: str | None = None) -> list[str]:
     """Upload each role's credentials to s3://<assets>/credentials/<role>/ with SSE-KMS,
-    skipping objects whose sha256 (kept in the object's metadata) is unchanged."""
+    skipping objects whose sha256 (kept in the object's metadata) is unchanged; with
+    ``expected_account``, only once the credentials are known to be that account's."""
+    session.check_account(expected_account)
     outputs = outputs if outputs is not None else session.outputs()
     location = outputs.get("assets_location")
     key_arn = outputs.get("kms_key_arn")

@@ -101,9 +101,11 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
 
 
 def destroy(session: Session, *, delete_etcd_data: bool, confirm: Callable[[str], None],
-            out: Say) -> int:
-    """`kopsgen destroy`: the sandbox's booted machines first, then the cluster; the
-    sandbox's emulator stops only once the cluster is really gone."""
+            out: Say, expected_account: str | None = None) -> int:
+    """`kopsgen destroy`: the account first (``expected_account``), the sandbox's booted
+    machines, then the cluster; the sandbox's emulator stops only once the cluster is
+    really gone."""
+    session.check_account(expected_account)
     session.stop_sandbox = False
     if session.sandbox is not None and (session.sandbox.root / "boot").exists():
         session.say("boot: powering off and removing the sandbox machines")

@@ -119,12 +119,19 @@ class Session:
     def clients(self):
         endpoint = self.env.get(core.ENDPOINT_ENV) or None
         if self.sandbox is not None:
-            # boto3 reads credentials from the process environment.
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-                os.environ[key] = self.env[key]
-            os.environ.pop("AWS_SESSION_TOKEN", None)
+            self.sandbox.use_credentials()
         return aws.make_session(self.spec.region, endpoint_url=endpoint,
                             profile=None if self.sandbox else self.profile)
+
+    def check_account(self, expected_account: str | None) -> None:
+        """With ``expected_account``: fail (exit 5) unless the credentials work and are for
+        that account; called first by the commands that change things without a pre-flight."""
+        if not expected_account:
+            return
+        problems = aws.account_problems(self.spec, self.clients(), expected_account)
+        if problems:
+            raise AwsCheckError("wrong or unusable AWS credentials; nothing was changed",
+                                problems=problems)
 
     def preflight(self, *, expected_account: str | None = None) -> None:
         spec = self.spec

@@ -71,7 +71,8 @@ def test_init_refuses_to_overwrite(cli, tmp_path):
 def test_init_bad_flag_values_write_nothing(cli, tmp_path):
     r = cli("init", "--cluster-name", "9", "--external-dns-name", "k8s", "--region", "mars")
     assert r.code == ExitCode.INVALID_SPEC
-    assert "clusterName" in r.err and "externalDNSName" in r.err and "region" in r.err
+    # The flags the user typed, not the YAML keys they become.
+    assert "--cluster-name:" in r.err and "--external-dns-name:" in r.err and "--region:" in r.err
     assert "Traceback" not in r.err
     assert list(tmp_path.iterdir()) == []
 

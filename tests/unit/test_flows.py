@@ -16,11 +16,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from kopsgen import core
-from kopsgen.errors import KopsgenError, UsageError
+from kopsgen.errors import AwsCheckError, ExitCode, KopsgenError, UsageError
 from kopsgen.flows import apply as flows_apply
 from kopsgen.flows import destroy as flows_destroy
 from kopsgen.flows import plan as flows_plan
 from kopsgen.flows import status as flows_status
+from kopsgen.flows.credentials import push_credentials
 from kopsgen.flows.session import PLAN_FILE, Session
 
 REPO = Path(__file__).resolve().parents[2]
@@ -222,3 +223,56 @@ def test_plan_flow_returns_the_summary_and_the_replacement_notes(cluster, monkey
     assert result.notes == ["no instance will be replaced"]
     assert result.path == cluster / "terraform" / PLAN_FILE
     assert session.said == ["pre-flight (stand-in)", "note: kept data (stand-in)"]
+
+
+class OtherAccountClients(StandInClients):
+    """Credentials of account 111111111111; anything but STS and S3 is a test failure."""
+
+    def client(self, service):
+        if service == "sts":
+            return self
+        return super().client(service)
+
+    def get_caller_identity(self):
+        return {"Account": "111111111111", "Arn": "arn:aws:iam::111111111111:user/me"}
+
+
+@pytest.mark.parametrize("command", ["update", "destroy", "credentials push"])
+def test_expected_account_is_checked_before_anything_changes(cluster, command):
+    """Before: only validate, plan and up took --expected-account; update, destroy and
+    credentials push changed whatever account the credentials were for."""
+    session = session_for(cluster, state=["module.network.aws_vpc.this"])
+    stand_in = OtherAccountClients()
+    session.clients = lambda: stand_in
+    run = {
+        "update": lambda: flows_apply.update(session, confirm=lambda q: None, out=print,
+                                             expected_account="123456789012"),
+        "destroy": lambda: flows_destroy.destroy(session, delete_etcd_data=False,
+                                                 confirm=lambda q: None, out=print,
+                                                 expected_account="123456789012"),
+        "credentials push": lambda: push_credentials(session,
+                                                     expected_account="123456789012"),
+    }[command]
+    with pytest.raises(AwsCheckError) as err:
+        run()
+    assert err.value.exit_code == ExitCode.AWS_CHECK_FAILED
+    assert "not the expected account 123456789012" in "\n".join(err.value.lines())
+    assert session.tf.calls == [] and stand_in.s3.put == {}
+    # The right account: the command goes on.
+    assert push_credentials(session, expected_account="111111111111")
+
+
+def test_the_up_summary_in_the_sandbox_says_what_shows_the_cluster_there(cluster):
+    """Before: `kubectl --kubeconfig kubeconfig get nodes`, which cannot work against the
+    emulator (no machine runs, no API answers)."""
+    session = session_for(cluster)
+    outputs = {"load_balancer_name": "lb", "load_balancer_dns_name": "lb.example"}
+    assert flows_apply.up_summary(session, outputs)[-1].endswith("get nodes")
+    session.sandbox = object()
+    lines = flows_apply.up_summary(session, outputs)
+    assert not any("kubectl" in line for line in lines)
+    assert lines[4].startswith("Next:           kopsgen status --sandbox")
+    assert "kopsgen up --sandbox --boot" in lines[5]
+    booted = flows_apply.up_summary(session, outputs, boot=True)
+    assert booted[-1].startswith("Next:           kopsgen status --sandbox")
+    assert not any("--boot" in line for line in booted)

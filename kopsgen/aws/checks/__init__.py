@@ -23,6 +23,14 @@ class _Preflight(AccountChecks, ComputeChecks, DnsChecks, StorageChecks, Network
     """Every check, on one list of problems."""
 
 
+def account_problems(spec: Spec, clients: AwsClients, expected_account: str) -> list[Problem]:
+    """The credentials check alone (``--expected-account`` of the commands that change or
+    delete things without a pre-flight): empty when they work and are for that account."""
+    check = AccountChecks(spec, clients)
+    check.credentials(expected_account)
+    return check.problems
+
+
 def preflight(spec: Spec, clients: AwsClients, *, expected_account: str | None = None,
               s3_uri_override: str | None = None) -> list[Problem]:
     """Check ``spec`` against the AWS account; every problem found, sorted (empty: all good).
