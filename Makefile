@@ -37,6 +37,8 @@ demo: $(STAMP)
 	scripts/tf-offline $(SCRATCH)/terraform init -backend=false -input=false
 	scripts/tf-offline $(SCRATCH)/terraform validate
 	$(BIN)/kopsgen -C $(SCRATCH) plan --sandbox
+	@echo
+	@echo "Next: $(BIN)/kopsgen -C $(SCRATCH) up --sandbox   (creates the cluster in the local AWS emulator; no AWS account needed; docs/sandbox.md)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check kopsgen tests bench scripts/check-imports
