@@ -256,8 +256,8 @@ def _session(cluster_dir, *, s3_uri=None, no_render=False, sandbox=False, verbos
              profile=None, with_credentials=False, stop_sandbox=None) -> Session:
     session = Session(_cluster_dir(cluster_dir), say=_say, s3_uri=s3_uri, no_render=no_render,
                       sandbox=sandbox, verbose=verbose, profile=profile,
-                      with_credentials=with_credentials, stop_sandbox=stop_sandbox)
-    _print_problems(None, session.warnings)
+                      with_credentials=with_credentials, stop_sandbox=stop_sandbox,
+                      warn=lambda warnings: _print_problems(None, warnings))
     return session
 
 

@@ -67,7 +67,8 @@ class Session:
     def __init__(self, cluster_dir: Path, *, say: Say, s3_uri: str | None = None,
                  no_render: bool = False, sandbox: bool = False, verbose: bool = False,
                  profile: str | None = None, with_credentials: bool = False,
-                 stop_sandbox: bool | None = None):
+                 stop_sandbox: bool | None = None,
+                 warn: Callable[[list], None] | None = None):
         self.cluster_dir = cluster_dir
         #: Whether leaving the session stops the sandbox's emulator; None: only if this
         #: session started it. A flow may change it (destroy stops it once all is gone).
@@ -83,6 +84,9 @@ class Session:
                               s3=self.s3_override)
         self.spec: Spec = outcome.loaded.spec
         self.warnings = outcome.warnings
+        if warn is not None:
+            # Said once, first: before the render's, the emulator's and terraform's lines.
+            warn(self.warnings)
         self._sync(outcome, no_render)
         env = dict(os.environ)
         if sandbox:
@@ -152,6 +156,8 @@ class Session:
     def plan(self, *, targets: tuple[str, ...] = (), destroy: bool = False
              ) -> tuple[Path, PlanSummary, dict]:
         path = self.workdir / PLAN_FILE
+        # terraform plan says nothing until it is done (up to a minute, with a slow API).
+        self.say("terraform plan ...")
         self.tf.plan(path, targets=targets, destroy=destroy)
         doc = self.tf.show_json(path)
         return path, summarize_plan(doc), doc

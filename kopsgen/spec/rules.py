@@ -27,6 +27,20 @@ DNS_LABEL_RE = _pattern(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 #: nodepool module accepts only lowercase DNS labels.
 POOL_NAME_RE = _pattern(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 REGION_RE = _pattern(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+#: The AWS regions this kopsgen knows: botocore 1.44.8's data/endpoints.json, every
+#: partition (commercial, China, GovCloud, ISO). A well-formed name not in it is most likely
+#: a typo, but may be a region newer than this list, so it warns instead of failing.
+KNOWN_REGIONS = frozenset({
+    "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2",
+    "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
+    "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
+    "ca-central-1", "ca-west-1", "cn-north-1", "cn-northwest-1", "eu-central-1",
+    "eu-central-2", "eu-isoe-west-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
+    "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1",
+    "sa-east-1", "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-iso-east-1",
+    "us-iso-west-1", "us-isob-east-1", "us-isob-west-1", "us-isof-east-1", "us-isof-south-1",
+    "us-west-1", "us-west-2",
+})
 INSTANCE_TYPE_RE = _pattern(
     r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\."
     r"(nano|micro|small|medium|large|xlarge|\d+xlarge|metal(-\d+xl)?)$"

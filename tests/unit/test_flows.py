@@ -222,7 +222,8 @@ def test_plan_flow_returns_the_summary_and_the_replacement_notes(cluster, monkey
     assert (result.summary.add, result.summary.destroy) == (1, 0)
     assert result.notes == ["no instance will be replaced"]
     assert result.path == cluster / "terraform" / PLAN_FILE
-    assert session.said == ["pre-flight (stand-in)", "note: kept data (stand-in)"]
+    assert session.said == ["pre-flight (stand-in)", "note: kept data (stand-in)",
+                           "terraform plan ..."]  # said before the plan's silence
 
 
 class OtherAccountClients(StandInClients):
@@ -276,3 +277,16 @@ def test_the_up_summary_in_the_sandbox_says_what_shows_the_cluster_there(cluster
     booted = flows_apply.up_summary(session, outputs, boot=True)
     assert booted[-1].startswith("Next:           kopsgen status --sandbox")
     assert not any("--boot" in line for line in booted)
+
+
+def test_a_session_says_the_spec_warnings_once_and_before_anything_else(cluster, monkeypatch):
+    """Before the render's line and terraform init's (kopsgen/flows/session.py), with a
+    terraform that only records (tests/fakes/terraform)."""
+    monkeypatch.setenv("KOPSGEN_TERRAFORM", str(REPO / "tests" / "fakes" / "terraform"))
+    monkeypatch.setenv("FAKE_TF_RECORD", str(cluster / "tf.jsonl"))
+    events = []
+    Session(cluster, say=lambda line: events.append(("say", line)),
+            warn=lambda warnings: events.append(("warn", len(warnings))))
+    assert events[0][0] == "warn" and events[0][1] > 0
+    assert [e for e in events if e[0] == "warn"] == [events[0]]
+    assert ("say", "terraform init ...") in events[1:]

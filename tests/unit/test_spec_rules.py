@@ -616,3 +616,30 @@ def test_the_s3_uri_option_takes_the_same_rules_as_s3uri():
     with pytest.raises(UsageError, match=r"--s3-uri: prefix 'a\*b' may contain only"):
         parse_s3_uri("s3://bucket/a*b")
     assert parse_s3_uri("s3://bucket/team/k8s/").prefix == "team/k8s"
+
+
+def warnings_of(data) -> list[str]:
+    return [f"{w.field}: {w.message}" for w in load_spec_text(yaml.safe_dump(data)).warnings]
+
+
+def test_an_unknown_region_is_said_at_region_with_the_nearest_known_one():
+    data = doc(region="us-east-9", subnets=[
+        {"name": "a", "availabilityZone": "us-east-9a", "instanceCIDR": "10.0.0.0/24"}])
+    assert ("region: 'us-east-9' is not an AWS region kopsgen knows (did you mean "
+            "'us-east-2'?); `kopsgen validate --aws` checks that it exists") in warnings_of(data)
+    assert not any(w.startswith("region:") for w in warnings_of(doc(region="us-east-1")))
+
+
+def test_a_subnet_whose_name_says_private_but_is_public_warns():
+    def subnets(name, private):
+        entry = {"name": name, "availabilityZone": "us-east-1a", "instanceCIDR": "10.0.0.0/24"}
+        if private is not None:
+            entry["private"] = private
+        return doc(subnets=[entry])
+
+    assert ("subnets[0].private: subnet 'ManagedPrivateSubnet1' is public (private: false) "
+            "but its name says private") in warnings_of(subnets("ManagedPrivateSubnet1", False))
+    assert any(w.startswith("subnets[0].name: subnet 'ManagedPrivateSubnet1' is public")
+               for w in warnings_of(subnets("ManagedPrivateSubnet1", None)))
+    for name, private in (("ManagedPublicSubnet1", False), ("nodes", False)):
+        assert not any(w.startswith("subnets[0]") for w in warnings_of(subnets(name, private)))

@@ -43,6 +43,11 @@ class ClusterPart(BuildContext):
             return "invalid"
         if not rules.REGION_RE.fullmatch(region):
             self.err(("region",), f"{region!r} is not an AWS region name (e.g. us-east-1)")
+        elif region not in rules.KNOWN_REGIONS:
+            near = rules.suggest(region, sorted(rules.KNOWN_REGIONS))
+            self.warn(("region",), f"{region!r} is not an AWS region kopsgen knows"
+                      + (f" (did you mean {near!r}?)" if near else "")
+                      + "; `kopsgen validate --aws` checks that it exists")
         return region
 
     def kubernetes_version(self) -> str:

@@ -66,6 +66,13 @@ class NetworkPart(BuildContext):
                 self.err(path + ("name",), f"duplicate subnet name {name!r} (also "
                          f"subnets[{seen[name.lower()]}])")
             seen.setdefault(name.lower(), i)
+            said = _says_private(name)
+            if said is not None and said != bool(s.private):
+                # The blog's ManagedPrivateSubnet1 with private: false: a reviewer trusts the name.
+                where = path + ("private",) if s.private is not None else path + ("name",)
+                self.warn(where, f"subnet {name!r} is {'private' if s.private else 'public'} "
+                          f"(private: {'true' if s.private else 'false'}) but its name says "
+                          f"{'private' if said else 'public'}")
             zone = self.zone(path + ("availabilityZone",), s.availabilityZone, region)
             if not s.instanceCIDR:
                 self.err(path + ("instanceCIDR",), "is required (e.g. 10.0.1.0/24)")
@@ -214,3 +221,13 @@ class NetworkPart(BuildContext):
                 self.err(("dnsServiceIP",), f"{dns_ip} is the network or broadcast address of "
                          f"{service}")
         return service_text, pod_text, dns_text
+
+
+def _says_private(name: str) -> bool | None:
+    """Whether a subnet's name says private (True) or public (False); None if neither."""
+    lowered = name.lower()
+    if "private" in lowered:
+        return True
+    if "public" in lowered:
+        return False
+    return None
