@@ -3,6 +3,7 @@ nothing tagged with the cluster remains."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
@@ -19,6 +20,9 @@ from kopsgen.flows.etcd_data import (
     schedule_key_deletion,
 )
 from kopsgen.flows.session import Progress, Say, Session
+
+#: A data source's state address: data.TYPE.NAME, or module.M.data.TYPE.NAME.
+_DATA_SOURCE = re.compile(r"(^|\.)data\.[a-z]")
 
 
 def destroy_cluster(session: Session, *, delete_etcd_data: bool,
@@ -38,11 +42,14 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
         echo(f"cluster {spec.cluster_name}: nothing in the state to destroy")
     else:
         volumes = etcd_volumes(session)
+        # Leave the state before the destroy (below), so terraform never counts them.
+        keep = [a for a, _ in volumes] + ([] if delete_etcd_data else key_in_state)
+        # One total, said three times (header, per module, progress): the managed
+        # resources terraform destroys; data sources are read, never destroyed.
+        doomed = [a for a in addresses if not _DATA_SOURCE.search(a) and a not in keep]
         by_module = Counter(a.split(".aws_")[0] if a.startswith("module.") else "(root)"
-                            for a in addresses if not a.split(".")[-2].startswith("data")
-                            and ".data." not in a)
-        echo(f"This destroys cluster {spec.cluster_name} ({len(addresses)} resources in the "
-             "state):")
+                            for a in doomed)
+        echo(f"This destroys cluster {spec.cluster_name}: {len(doomed)} resources, by module:")
         for module, n in sorted(by_module.items()):
             echo(f"  {module:<28} {n}")
         if delete_etcd_data:
@@ -58,13 +65,15 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
         confirm(f"Type the cluster name ({spec.cluster_name}) to destroy it")
         # prevent_destroy guards the volumes against terraform: they leave the state first,
         # then stay in AWS (kept) or are deleted below; a kept key leaves with them.
-        keep = [a for a, _ in volumes] + ([] if delete_etcd_data else key_in_state)
         session.tf.state_rm(keep)
-        session.tf.out = Progress(session.say, "destroy", total=len(addresses) - len(keep))
+        progress = Progress(session.say, "destroy", total=len(doomed))
+        session.tf.out = progress
         try:
             session.tf.destroy()
         finally:
             session.tf.out = None
+        session.say(f"[destroy {progress.elapsed()}] done: {progress.done} of {len(doomed)} "
+                    "destroyed")
     data_volumes = asking_aws("the kept etcd data volumes",
                                lambda: etcd_data_volumes_in_aws(session))
     key = asking_aws("the cluster's kept KMS key", lambda: kept_cluster_key(session))

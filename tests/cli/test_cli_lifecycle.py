@@ -5,6 +5,7 @@ a refusal to prompt without a terminal and leftovers detection."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -171,3 +172,11 @@ def test_sandbox_lifecycle(cli, tmp_path):
         "scheduled for deletion." in r.out
     assert "emulator stopped" in r.err
     assert not (tmp_path / ".kopsgen" / "sandbox" / "server.json").exists()
+    # One total: the header's, the sum of the per-module lines and the progress's agree,
+    # and the last progress line says that many were destroyed.
+    (header,) = re.findall(r"This destroys cluster k8s: (\d+) resources, by module:", r.out)
+    per_module = sum(int(n) for n in re.findall(r"^  module\.\S+\s+(\d+)$", r.out, re.M))
+    progress_totals = set(re.findall(r"\] \d+/(\d+) ", r.err))
+    (done,) = re.findall(r"\[destroy \d\d:\d\d\] done: (\d+) of (\d+) destroyed", r.err)
+    assert int(header) == per_module == int(done[0]) == int(done[1]) > 50, (r.out, r.err[-3000:])
+    assert progress_totals == {header}, progress_totals
