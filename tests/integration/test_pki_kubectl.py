@@ -99,9 +99,13 @@ def test_kubectl_refuses_a_server_from_another_ca(tmp_path, server, creds, forei
 
 
 def test_server_refuses_a_client_certificate_from_another_ca(tmp_path, server, creds, foreign):
-    seen = len(server.clients)
+    seen, refused = len(server.clients), len(server.rejected)
     out = kubectl(tmp_path, server, creds["ca.pem"], foreign["admin.pem"], foreign["admin-key.pem"])
     assert out.returncode != 0
     assert "remote error: tls: unknown certificate authority" in out.stderr, out.stderr
     assert len(server.clients) == seen
-    assert server.rejected[-1] == "unable to get local issuer certificate"
+    # Among this test's refusals, not the last of all: the server fixture is shared, and a
+    # late handshake of the test before (kubectl refusing the server: "alert bad
+    # certificate") can land after this one under load (seen in CI).
+    assert "unable to get local issuer certificate" in server.rejected[refused:], \
+        server.rejected[refused:]
