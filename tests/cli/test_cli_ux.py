@@ -4,11 +4,11 @@ shell completion, the same options wherever they apply, messages that say what t
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 import typer
 
@@ -85,9 +85,7 @@ def _completion_wrapper(tmp_path: Path) -> Path:
 def test_bash_completes_commands_from_the_printed_script(cli, tmp_path):
     """Before: there was no way to get a completion script, and a completion request
     (_KOPSGEN_COMPLETE=...) was answered "Shell source not supported"."""
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("no bash")
+    bash = helpers.require_tool("bash")
     r = cli("completion", "bash")
     assert r.code == ExitCode.OK and "complete -o default -F _kopsgen_completion kopsgen" in r.out
     script = tmp_path / "kopsgen.bash"
