@@ -44,6 +44,8 @@ def status(session: Session) -> dict:
     """`kopsgen status`: :func:`live_status` of a cluster that has a state."""
     outputs = session.outputs()
     if not outputs:
+        # Nothing to show: an emulator this command started has nothing to keep running for.
+        session.stop_sandbox = None
         raise UsageError(f"cluster {session.spec.cluster_name} has no state here; create "
                          "it with `kopsgen up`")
     return live_status(session, outputs)

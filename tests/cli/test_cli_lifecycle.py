@@ -26,6 +26,10 @@ def sandbox_client(cluster: Path, service: str):
                         aws_access_key_id="x", aws_secret_access_key="x")
 
 
+def ec2_client(cluster: Path):
+    return sandbox_client(cluster, "ec2")
+
+
 @pytest.mark.slow
 def test_sandbox_lifecycle(cli, tmp_path):
     helpers.require_tool("terraform")
@@ -41,6 +45,12 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert (tmp_path / "terraform" / "main.tf").exists()
     assert "emulator stopped" in r.err  # plan leaves nothing running
     assert not list((tmp_path / "terraform").glob("*override*"))  # workspace untouched
+
+    # status with no state: says how to create the cluster and leaves no emulator running
+    r = cli("status", "--sandbox")
+    assert r.code == ExitCode.USAGE and "create it with `kopsgen up`" in r.err, r.err
+    assert "emulator stopped" in r.err
+    assert not (tmp_path / ".kopsgen" / "sandbox" / "server.json").exists()
 
     # up without --yes and without a terminal: refuses after the plan, creates nothing
     r = cli("up", "--sandbox")
@@ -67,6 +77,11 @@ def test_sandbox_lifecycle(cli, tmp_path):
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert "k8s/credentials/worker/ca-key.pem" not in keys  # each role gets only its files
     assert "k8s/credentials/controller/ca-key.pem" in keys
+
+    # a re-plan right after up is clean: the emulator's artefacts are bridged
+    r = cli("plan", "--sandbox", "--detailed-exitcode", "-o", "json")
+    assert r.code == ExitCode.OK, (r.out, r.err[-2000:])
+    assert json.loads(r.out)["notes"] == ["no instance will be replaced"]
 
     r = cli("status", "--sandbox", "-o", "json")
     assert r.code == ExitCode.OK, r.err
@@ -101,6 +116,45 @@ def test_sandbox_lifecycle(cli, tmp_path):
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {"k8s/userdata/pools/nodepool1/cloud-config-worker"}
     assert cli("update", "--sandbox", "--yes", "--pool", "nope").code == ExitCode.USAGE
+
+    # a count change only scales: the group reaches the new size, no instance is replaced
+    autoscaling = sandbox_client(tmp_path, "autoscaling")
+
+    def instances(group: str) -> dict[str, str]:
+        (g,) = autoscaling.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        return {i["InstanceId"]: i["LaunchTemplate"]["Version"] for i in g["Instances"]}
+
+    pool_before, controllers_before = instances("k8s-nodepool1"), instances("k8s-controller")
+    etcd_before = {i["InstanceId"] for r_ in ec2_client(tmp_path).describe_instances(Filters=[
+        {"Name": "tag:Name", "Values": ["k8s-etcd*"]}])["Reservations"] for i in r_["Instances"]}
+    spec = (tmp_path / "cluster.yaml").read_text()
+    (tmp_path / "cluster.yaml").write_text(spec.replace("    count: 4\n", "    count: 6\n"))
+    r = cli("update", "--sandbox", "--yes", "--pool", "nodepool1")
+    assert r.code == ExitCode.OK, r.err
+    assert "Plan: 0 to add, 1 to change, 0 to destroy (0 replaced)" in r.out, r.out
+    assert "no instance will be replaced" in r.out and "will be replaced one" not in r.out
+    groups = json.loads(cli("status", "--sandbox", "-o", "json").out)["groups"]
+    assert groups["nodepool1"]["desired"] == groups["nodepool1"]["in_service"] == 6
+    pool_scaled = instances("k8s-nodepool1")
+    assert set(pool_before) < set(pool_scaled) and len(pool_scaled) == 6
+
+    # an instance-type change of one pool: only that pool's launch template changes, the
+    # controllers and etcd are untouched
+    (tmp_path / "cluster.yaml").write_text(spec.replace(
+        "    count: 4\n", "    count: 6\n    instanceType: t3.medium\n"))
+    r = cli("update", "--sandbox", "--yes", "--pool", "nodepool1")
+    assert r.code == ExitCode.OK, r.err
+    assert "the nodes of pool nodepool1 will be replaced one at a time" in r.out, r.out
+    assert "module.controllers" not in r.out and "module.etcd " not in r.out
+    (g,) = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["k8s-nodepool1"])["AutoScalingGroups"]
+    assert g["LaunchTemplate"]["Version"] == "2"
+    assert instances("k8s-controller") == controllers_before
+    assert {i["InstanceId"] for r_ in ec2_client(tmp_path).describe_instances(Filters=[
+        {"Name": "tag:Name", "Values": ["k8s-etcd*"]}])["Reservations"]
+        for i in r_["Instances"]} == etcd_before
+    (tmp_path / "cluster.yaml").write_text(spec)
 
     # etcdCount: 3 -> 1 at once would lose the quorum: refused before anything is planned.
     spec = (tmp_path / "cluster.yaml").read_text()
