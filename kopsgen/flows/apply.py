@@ -29,8 +29,10 @@ def apply_changes(session: Session, *, confirm: Confirm, out: Say,
     leaving = [] if targets else etcd_members_leaving(session)
     release_leaving_members(session, leaving)
     existing = session.outputs() if session.tf.state_list() else {}
-    if existing.get("assets_location"):
+    if existing.get("assets_location") and existing.get("kms_key_arn"):
         # Nodes the apply replaces fetch their credentials at boot: have the new ones there.
+        # An interrupted first `up` may have created the bucket but not yet the key: then
+        # nothing can be uploaded yet, and the apply below finishes the job.
         uploaded = push_credentials(session, outputs=existing)
         if uploaded:
             session.say(f"credentials: {len(uploaded)} file(s) uploaded before the apply")

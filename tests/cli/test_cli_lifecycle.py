@@ -5,8 +5,12 @@ a refusal to prompt without a terminal and leftovers detection."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import helpers
@@ -205,12 +209,33 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     ec2.delete_volume(VolumeId=stray["VolumeId"])
 
-    # up again: the kept data and its key come back under Terraform; no new volume or key.
+    # up again, interrupted by Ctrl-C once the apply is under way (terraform stops cleanly
+    # with part of the cluster created), then up once more: it finishes the job.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopsgen", "up", "--sandbox", "--yes"], cwd=tmp_path,
+        env=dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if re.match(r"\[apply \d\d:\d\d\] [1-9]\d*/\d+ ", line):
+            proc.send_signal(signal.SIGINT)
+            break
+    lines += proc.stderr.readlines()
+    interrupted = "".join(lines)
+    assert proc.wait(timeout=300) == ExitCode.INTERRUPTED, interrupted
+    assert "interrupted: terraform stopped cleanly" in interrupted, interrupted
     r = cli("up", "--sandbox", "--yes")
     assert r.code == ExitCode.OK, r.err
-    assert f"adopted the cluster's kept KMS key alias/kopsgen/k8s ({alias['TargetKeyId']})" in r.err
+    assert "done:" in r.err
+    groups = json.loads(cli("status", "--sandbox", "-o", "json").out)["groups"]
+    assert {g["in_service"] for g in groups.values()} == {2, 4}, groups
+    # The kept data and its key came back under Terraform; no new volume or key.
+    assert f"adopted the cluster's kept KMS key alias/kopsgen/k8s ({alias['TargetKeyId']})" \
+        in interrupted
     for vid in kept_volumes:
-        assert vid in r.err and "adopted the kept etcd data volume" in r.err
+        assert vid in interrupted and "adopted the kept etcd data volume" in interrupted
     attached = sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]
                       if v["Attachments"] and any(t["Value"].endswith("-data")
                                                   for t in v.get("Tags", []) if t["Key"] == "Name"))
