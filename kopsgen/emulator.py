@@ -50,11 +50,28 @@ def _bridge_moto() -> None:
     - deleting the versions of a versioned bucket that holds a delete marker (Terraform's
       force_destroy of the assets bucket, after an object was deleted) fails with an
       internal error: moto's delete markers have no ``dispose``, which its key objects
-      have and which holds nothing for a marker."""
+      have and which holds nothing for a marker;
+    - scaling a group out once its launch template has a second version (a pool's count
+      raised after any change of its nodes) fails with an internal error: CreateLaunchTemplate
+      keeps the user data as moto's Base64EncodedString, CreateLaunchTemplateVersion keeps the
+      plain string, and launching from that version asserts the former. A new version's user
+      data is kept as CreateLaunchTemplate keeps it."""
+    from moto.ec2.models import launch_templates
+    from moto.ec2.utils import parse_user_data
     from moto.s3 import models
 
     if not hasattr(models.FakeDeleteMarker, "dispose"):
         models.FakeDeleteMarker.dispose = lambda self, garbage=False: None
+
+    create_version = launch_templates.LaunchTemplate.create_version
+    if not getattr(create_version, "kopsgen_bridged", False):
+        def bridged(self, data, description):
+            if isinstance(data.get("UserData"), str):
+                data = dict(data, UserData=parse_user_data(data["UserData"]))
+            return create_version(self, data, description)
+
+        bridged.kopsgen_bridged = True
+        launch_templates.LaunchTemplate.create_version = bridged
 
 
 #: Answers kept for SDK retries (they come within seconds of the first attempt).

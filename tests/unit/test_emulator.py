@@ -3,10 +3,13 @@ server accepts on many threads reach moto one at a time, and each one is logged.
 
 from __future__ import annotations
 
+import base64
 import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import helpers
 
 from kopsgen.emulator import Serialized
 
@@ -106,3 +109,31 @@ def test_a_retried_sdk_call_gets_the_answer_of_the_attempt_that_ran():
     assert revoke(app, "sgr-9", "0a0b0c0d-0000-0000-0000-000000000000", 1)[0] == "400 Bad Request"
     assert revoke(app, "sgr-8", "11111111-0000-0000-0000-000000000000", 1)[0] == "200 OK"
     assert store.calls == 3 and store.rules == set()
+
+
+def test_a_group_scales_out_on_its_launch_templates_second_version() -> None:
+    """moto failed UpdateAutoScalingGroup (500) here until the emulator bridged it."""
+    helpers.require_module("moto")
+    import boto3
+    from moto import mock_aws
+
+    from kopsgen.emulator import _bridge_moto
+
+    _bridge_moto()
+    with mock_aws():
+        kw = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+        ec2, asg = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        data = {"ImageId": image, "InstanceType": "t3.medium",
+                "UserData": base64.b64encode(b"#cloud-config\n").decode()}
+        ec2.create_launch_template(LaunchTemplateName="pool", LaunchTemplateData=data)
+        ec2.create_launch_template_version(LaunchTemplateName="pool", LaunchTemplateData=dict(
+            data, UserData=base64.b64encode(b"#cloud-config\n# v2\n").decode()))
+        template = {"LaunchTemplateName": "pool", "Version": "2"}
+        asg.create_auto_scaling_group(AutoScalingGroupName="g", MinSize=1, MaxSize=6,
+                                      DesiredCapacity=1, LaunchTemplate=template,
+                                      AvailabilityZones=["us-east-1a"])
+        asg.update_auto_scaling_group(AutoScalingGroupName="g", DesiredCapacity=3)
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])[
+            "AutoScalingGroups"]
+        assert len(group["Instances"]) == 3
