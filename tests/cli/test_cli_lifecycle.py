@@ -153,7 +153,9 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert "module.controllers" not in r.out and "module.etcd " not in r.out
     (g,) = autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=["k8s-nodepool1"])["AutoScalingGroups"]
-    assert g["LaunchTemplate"]["Version"] == "2"
+    # the group launches from the new launch template version (the instance refresh that
+    # replaces its nodes is left out of the sandbox: moto has none)
+    assert int(g["LaunchTemplate"]["Version"]) > max(map(int, pool_scaled.values()))
     assert instances("k8s-controller") == controllers_before
     assert {i["InstanceId"] for r_ in ec2_client(tmp_path).describe_instances(Filters=[
         {"Name": "tag:Name", "Values": ["k8s-etcd*"]}])["Reservations"]
