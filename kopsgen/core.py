@@ -16,6 +16,7 @@ from pathlib import Path
 from kopsgen import aws
 from kopsgen import stamp as stamps
 from kopsgen.errors import Problem, UsageError, WorkspaceError
+from kopsgen.render.credential_files import DIGEST_FILE
 from kopsgen.spec import Loaded, load_spec
 from kopsgen.workspace import (
     MANIFEST,
@@ -32,9 +33,11 @@ CREDENTIALS = "credentials"
 #: The stack part holds no secret, so a pipeline without credentials can check it.
 PARTS = ("credentials", "stack")
 #: What each part owns in the cluster directory (a partial render touches nothing else).
+#: A "!" entry is left out: the credentials' digests in terraform/ are the credentials
+#: part's, so a `render stack` without credentials (CI, the goldens) keeps and ignores them.
 PART_SCOPE = {
-    "credentials": ("credentials", "kubeconfig", ".gitignore"),
-    "stack": ("userdata", "terraform"),
+    "credentials": ("credentials", "kubeconfig", ".gitignore", DIGEST_FILE),
+    "stack": ("userdata", "terraform", f"!{DIGEST_FILE}"),
 }
 
 

@@ -91,6 +91,9 @@ PROGRAMS: dict[str, Program] = {
     "/opt/bin/kopsgen-cloud-config": Program(waits=("s3:cloud-config",)),
     "/opt/bin/kopsgen-s3-get": Program(waits=("s3:cloud-config",)),
     "/usr/bin/coreos-cloudinit": Program(),  # a nested run: see Machine.spawn
+    # Waits for the version of its user data's KOPSGEN_CREDENTIALS_SHA256 in S3 (uploaded by
+    # `kopsgen up` after its apply, or before `update`'s); a reboot whose files have that
+    # digest needs no S3 (tests/unit/test_cloudconfig.py).
     "/opt/bin/kopsgen-fetch-credentials": Program(waits=("s3:credentials",),
                                                   makes=("credentials@",)),
     "/opt/bin/kopsgen-install-kubernetes": Program(waits=("downloads",)),

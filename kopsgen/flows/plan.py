@@ -3,6 +3,8 @@ the plan flow itself (`kopsgen plan`)."""
 
 from __future__ import annotations
 
+import base64
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,10 @@ from kopsgen.errors import UsageError
 from kopsgen.flows.etcd_data import kept_etcd_data_notes
 from kopsgen.flows.session import Session
 from kopsgen.terraform import PlanSummary
+
+#: The tag each etcd member keeps the digest of the credentials it was created with in
+#: (modules/etcd: ignore_changes, like its user data).
+CREDENTIALS_TAG = "kopsgen.io/credentials-sha256"
 
 
 def describe_summary(summary: PlanSummary) -> list[str]:
@@ -32,8 +38,9 @@ def replacement_notes(plan_json: dict) -> list[str]:
         if rc.get("type") == "aws_launch_template" and "update" in actions:
             what = "the controllers" if module == "module.controllers" else \
                 f"the nodes of pool {module.removeprefix('module.pool_')}"
+            why = "".join(f": {r}" for r in _rotated(rc))
             notes.append(f"{what} will be replaced one at a time by an instance refresh "
-                         f"({rc['address']} changes)")
+                         f"({rc['address']} changes){why}")
         elif rc.get("type") == "aws_instance" and "delete" in actions and "create" in actions:
             notes.append(f"{rc['address']} will be replaced")
         elif rc.get("type") == "aws_autoscaling_group" and "delete" in actions:
@@ -45,7 +52,70 @@ def replacement_notes(plan_json: dict) -> list[str]:
                          "created with until each is replaced (terraform apply -replace="
                          "'module.etcd.aws_instance.member[\"etcd0\"]', one at a time; "
                          "docs/etcd.md)")
+    notes += etcd_credential_notes(plan_json)
     return notes or ["no instance will be replaced"]
+
+
+_CREDENTIALS_LINE = re.compile(r'^\s*KOPSGEN_CREDENTIALS_SHA256="([^"]*)"', re.M)
+_ROLE_LINE = re.compile(r'^\s*KOPSGEN_ROLE="([^"]*)"', re.M)
+
+
+def _user_data_digest(value) -> tuple[str | None, str | None]:
+    """(role, credentials digest) in a launch template's base64 user data."""
+    if not isinstance(value, str):
+        return None, None
+    try:
+        text = base64.b64decode(value).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    role, digest = _ROLE_LINE.search(text), _CREDENTIALS_LINE.search(text)
+    return (role.group(1) if role else None), (digest.group(1) if digest else None)
+
+
+def _rotated(rc: dict) -> list[str]:
+    """Why a launch template's user data changes, if its credentials are why."""
+    change = rc.get("change", {})
+    before = _user_data_digest((change.get("before") or {}).get("user_data"))
+    role, after = _user_data_digest((change.get("after") or {}).get("user_data"))
+    if role and after and before[1] != after:
+        return [f"credentials of role {role} changed"]
+    return []
+
+
+def _etcd_members(plan_json: dict) -> dict[str, dict]:
+    """module.etcd's aws_instance.member addresses -> their values in the prior state."""
+    out: dict[str, dict] = {}
+    stack = [(plan_json.get("prior_state") or {}).get("values", {}).get("root_module", {})]
+    while stack:
+        module = stack.pop()
+        stack += module.get("child_modules", [])
+        for r in module.get("resources", []):
+            if r.get("address", "").startswith("module.etcd.aws_instance.member"):
+                out[r["address"]] = r.get("values") or {}
+    return out
+
+
+def etcd_credential_notes(plan_json: dict) -> list[str]:
+    """The etcd members that run older credentials than the workspace's: Terraform ignores
+    a member's user data (replacing all at once would lose quorum), so each is replaced by
+    hand, one at a time, with the command given here."""
+    want = ((plan_json.get("variables") or {}).get("credentials_sha256") or {}).get("value")
+    want = want.get("etcd") if isinstance(want, dict) else None
+    if not want:
+        return []
+    replaced = {rc["address"] for rc in plan_json.get("resource_changes", [])
+                if "delete" in rc.get("change", {}).get("actions", [])}
+    notes = []
+    for address, values in sorted(_etcd_members(plan_json).items()):
+        have = (values.get("tags") or {}).get(CREDENTIALS_TAG)
+        if address in replaced or have == want:
+            continue
+        notes.append(f"{address} runs {'older' if have else 'unrecorded'} etcd credentials "
+                     f"({have or 'created before kopsgen recorded them'}; now {want}): after "
+                     f"this apply, replace it -- one member at a time, each once the others "
+                     f"are healthy: terraform -chdir=terraform apply -replace='{address}' "
+                     "(docs/credentials.md)")
+    return notes
 
 
 @dataclass(frozen=True)

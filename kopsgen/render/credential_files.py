@@ -7,6 +7,9 @@ the files themselves.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 CA_CERT = "ca.pem"
 CA_KEY = "ca-key.pem"
 # The API aggregation layer's own CA: kube-apiserver proxies to aggregated API servers
@@ -83,3 +86,23 @@ ROLE_FILES: dict[str, tuple[str, ...]] = {
     ),
     "worker": (CA_CERT, "worker.pem", "worker-key.pem"),
 }
+
+#: Where `kopsgen render` writes each role's digest (below): a committed, secret-free file
+#: of the credentials part that Terraform loads by itself (``*.auto.tfvars.json``).
+DIGEST_FILE = "terraform/credentials.auto.tfvars.json"
+#: The digest of a role whose credentials are not known (a workspace rendered without them).
+NO_DIGEST = "none"
+
+
+def role_digest(files: dict[str, bytes], role: str) -> str:
+    """SHA-256 over ``sha256sum``'s lines for the role's files in :data:`ROLE_FILES` order
+    (``<hex>  <name>``): what a node computes over the files it fetched
+    (``sha256sum FILE... | sha256sum``), so it can tell it got the version it was made for."""
+    lines = "".join(f"{hashlib.sha256(files[n]).hexdigest()}  {n}\n" for n in ROLE_FILES[role])
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def digest_file(files: dict[str, bytes]) -> bytes:
+    """The content of :data:`DIGEST_FILE` for the credentials ``files``."""
+    digests = {role: role_digest(files, role) for role in sorted(ROLE_FILES)}
+    return (json.dumps({"credentials_sha256": digests}, indent=2) + "\n").encode()

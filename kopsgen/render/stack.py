@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kopsgen import naming
 from kopsgen.render import hcl
+from kopsgen.render.credential_files import NO_DIGEST
 from kopsgen.render.hcl import Blank, Block, Comment, Obj, Raw
 from kopsgen.spec.model import NodePool, S3Location, Spec, Volume
 from kopsgen.workspace import GeneratedFile
@@ -96,10 +97,20 @@ class _Root:
         b.attr("assets_prefix", self.prefix)
         b.attr("cloud_config_file",
                Raw(f'"${{path.root}}/../{naming.cloud_config_path(role)}"'))
+        b.attr("credentials_sha256",
+               Raw(f'lookup(var.credentials_sha256, "{role}", "{NO_DIGEST}")'))
 
     def blocks(self) -> list[Block | Comment]:
         spec = self.spec
         out: list[Block | Comment | Blank] = [Comment(HEADER), Blank()]
+        v = Block("variable", ("credentials_sha256",))
+        v.attr("type", Raw("map(string)"))
+        v.attr("description", "SHA-256 of each node role's credentials (etcd, controller, "
+               "worker), from credentials.auto.tfvars.json.")
+        v.attr("default", Obj(()))
+        out += [Comment("Written by `kopsgen render` with the credentials (no secret: "
+                        "docs/credentials.md); a rotated\ncredential changes its role's user "
+                        "data, which replaces that role's instances."), v]
         if not spec.kms_key_arn:
             b = self.module("cluster_key", "cluster_key")
             b.attr("cluster_name", spec.cluster_name)

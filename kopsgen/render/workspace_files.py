@@ -12,6 +12,7 @@ from datetime import datetime
 
 from kopsgen import naming
 from kopsgen.render.cloudconfig import CloudConfigParams, render_cloudconfigs
+from kopsgen.render.credential_files import DIGEST_FILE, digest_file
 from kopsgen.render.kubeconfig import render_kubeconfig
 from kopsgen.render.pki import PkiParams, render_credentials
 from kopsgen.spec.model import Spec
@@ -104,4 +105,7 @@ def render_credentials_part(spec: Spec, existing: Mapping[str, bytes], now: date
                                    creds.files["admin-key.pem"])
     files["kubeconfig"] = GeneratedFile(kubeconfig, 0o600, secret=True)
     files[".gitignore"] = GeneratedFile(GITIGNORE)
+    # Each role's digest, for Terraform: a rotated credential changes its role's user data
+    # (docs/credentials.md, "Rotating"). One-way and secret-free, so it is committed.
+    files[DIGEST_FILE] = GeneratedFile(digest_file(creds.files))
     return Rendered(files, list(creds.notices), creds.new_pki)

@@ -54,4 +54,11 @@ def _dir_mode(rel_dir: str) -> int:
 
 
 def _in_scope(path: str, scope: tuple[str, ...] | None) -> bool:
-    return scope is None or any(path == s or path.startswith(s.rstrip("/") + "/") for s in scope)
+    """Whether ``path`` is one of ``scope``'s paths or under one; ``!path`` entries are not."""
+    def under(s: str) -> bool:
+        return path == s or path.startswith(s.rstrip("/") + "/")
+    if scope is None:
+        return True
+    if any(under(s[1:]) for s in scope if s.startswith("!")):
+        return False
+    return any(under(s) for s in scope if not s.startswith("!"))

@@ -154,5 +154,12 @@ def test_render_credentials_part_only(cli, tmp_path):
     r = cli("render", "credentials")
     assert r.code == 0
     assert (tmp_path / "credentials" / "ca.pem").exists() and (tmp_path / "kubeconfig").exists()
-    assert not (tmp_path / "terraform").exists() and not (tmp_path / "userdata").exists()
+    # Of terraform/, only the roles' credential digests are the credentials part's.
+    assert [p.name for p in (tmp_path / "terraform").iterdir()] == ["credentials.auto.tfvars.json"]
+    assert not (tmp_path / "userdata").exists()
+    # ... and a stack render keeps them, without rendering or checking them.
+    digests = (tmp_path / "terraform" / "credentials.auto.tfvars.json").read_bytes()
+    assert cli("render", "stack").code == 0
+    assert cli("render", "stack", "--check").code == 0
+    assert (tmp_path / "terraform" / "credentials.auto.tfvars.json").read_bytes() == digests
     assert cli("render", "nonsense").code == ExitCode.USAGE

@@ -154,6 +154,8 @@ def test_bootstrap_user_data(tmp_path: Path):
         "KOPSGEN_ASSETS_PREFIX": '"clusters/k8s"',
         "KOPSGEN_CLOUD_CONFIG_KEY": '"userdata/pools/pool-a/cloud-config-worker"',
         "KOPSGEN_CLOUD_CONFIG_SHA256": f'"{sha}"',
+        # No credentials_sha256 given: the node installs what S3 holds (docs/credentials.md).
+        "KOPSGEN_CREDENTIALS_SHA256": '"none"',
         "KOPSGEN_ETCD_NAME": '""',
         "KOPSGEN_NODE_LABELS": '"disk=ssd,kopsgen.io/pool=pool-a"',
         "KOPSGEN_NODE_POOL": '"pool-a"',

@@ -628,3 +628,47 @@ def test_ssh_authorized_keys_reach_every_role_from_cluster_yaml() -> None:
     without = load_spec_text(base).spec
     for path, generated in render_userdata(without).items():
         assert "ssh_authorized_keys" not in yaml.safe_load(generated.content), path
+
+
+def test_fetch_credentials_installs_only_the_version_the_instance_was_made_for(tmp_path: Path) -> None:
+    """The digest in the user data's environment (KOPSGEN_CREDENTIALS_SHA256) decides: S3's
+    other version is waited out (exit 1: kopsgen-retry runs it again), the right one is
+    installed, and a reboot keeps it without asking S3 (docs/credentials.md, Rotating)."""
+    from kopsgen.render.credential_files import role_digest
+
+    script = _script(tmp_path, "kopsgen-fetch-credentials")
+    pkidir = tmp_path / "pki"
+    script.write_text(script.read_text().replace("/etc/kubernetes/pki", str(pkidir)))
+    s3 = tmp_path / "s3"
+    s3.mkdir()
+    _stub(tmp_path, "kopsgen-s3-get", f'echo "$1" >> {tmp_path}/asked; cp "{s3}/${{1##*/}}" "$2"')
+    names = CREDENTIAL_FILES["worker"]
+    old = {n: f"old {n}\n".encode() for n in names}
+    new = {n: f"new {n}\n".encode() for n in names}
+    for n in names:
+        (s3 / n).write_bytes(old[n])
+    env = {"KOPSGEN_CREDENTIALS_SHA256": role_digest(new, "worker")}
+    proc = _bash([str(script), "worker", *names], env)
+    assert proc.returncode == 1, proc.stderr
+    assert f"holds version {role_digest(old, 'worker')}, but this instance was created for " \
+        f"{role_digest(new, 'worker')}" in proc.stderr
+    assert not any(pkidir.iterdir())  # nothing installed, no staging left
+
+    for n in names:
+        (s3 / n).write_bytes(new[n])
+    proc = _bash([str(script), "worker", *names], env)
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.read_bytes() for p in pkidir.iterdir()} == new
+
+    # A reboot after the next rotation was pushed: the instance keeps what it was made for.
+    for n in names:
+        (s3 / n).write_bytes(old[n])
+    (tmp_path / "asked").unlink()
+    proc = _bash([str(script), "worker", *names], env)
+    assert proc.returncode == 0 and "keeping the worker credentials" in proc.stdout
+    assert not (tmp_path / "asked").exists()
+    assert {p.name: p.read_bytes() for p in pkidir.iterdir()} == new
+    # "none" (rendered without credentials): what S3 holds.
+    proc = _bash([str(script), "worker", *names], {"KOPSGEN_CREDENTIALS_SHA256": "none"})
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.read_bytes() for p in pkidir.iterdir()} == old
