@@ -132,3 +132,9 @@ variable "cloud_config_file" {
   type        = string
   description = "Path of the rendered cloud-config-etcd (in a kopsgen workspace \"$${path.root}/../userdata/cloud-config-etcd\"); uploaded to S3 by this module, and its SHA-256 goes into the user data."
 }
+
+variable "credentials_sha256" {
+  type        = string
+  description = "SHA-256 of the etcd credentials as `kopsgen credentials push` uploads them (terraform/credentials.auto.tfvars.json; no secret), or \"none\". New members are made with it; running members keep theirs (`ignore_changes`) and carry the one they were created with in the tag kopsgen.io/credentials-sha256."
+  default     = "none"
+}

@@ -24,6 +24,7 @@ module "bootstrap" {
   assets_prefix       = var.assets_prefix
   cloud_config_key    = local.cloud_config_key
   cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
+  credentials_sha256  = var.credentials_sha256
 }
 
 resource "aws_launch_template" "this" {

@@ -12,12 +12,14 @@ locals {
     KOPSGEN_ETCD_NAME           = var.etcd_name
     KOPSGEN_CLOUD_CONFIG_KEY    = var.cloud_config_key
     KOPSGEN_CLOUD_CONFIG_SHA256 = var.cloud_config_sha256
+    KOPSGEN_CREDENTIALS_SHA256  = var.credentials_sha256
   }
 
   user_data = templatefile("${path.module}/bootstrap.yaml.tftpl", {
     role                = var.role
     cloud_config_key    = var.cloud_config_key
     cloud_config_sha256 = var.cloud_config_sha256
+    credentials_sha256  = var.credentials_sha256
     environment         = local.environment
     s3_get              = file("${path.module}/kopsgen-s3-get.sh")
     cloud_config        = file("${path.module}/kopsgen-cloud-config.sh")

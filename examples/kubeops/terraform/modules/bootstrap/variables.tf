@@ -70,3 +70,14 @@ variable "etcd_name" {
   description = "Name of the etcd member (e.g. \"etcd0\"); empty for other roles."
   default     = ""
 }
+
+variable "credentials_sha256" {
+  type        = string
+  description = "SHA-256 of the role's credentials as `kopsgen credentials push` uploads them (`sha256sum FILE... | sha256sum` over the role's files; no secret), or \"none\": the node waits until S3 holds exactly that version, and a rotated credential changes the user data."
+  default     = "none"
+
+  validation {
+    condition     = var.credentials_sha256 == "none" || can(regex("^[0-9a-f]{64}$", var.credentials_sha256))
+    error_message = "credentials_sha256 must be 64 lowercase hex digits or \"none\"."
+  }
+}

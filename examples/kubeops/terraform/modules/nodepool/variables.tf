@@ -150,3 +150,9 @@ variable "min_healthy_percentage" {
   description = "Share of nodes, in percent, kept in service while an instance refresh replaces the others (from rollingUpdateMinInstancesInService)."
   default     = 90
 }
+
+variable "credentials_sha256" {
+  type        = string
+  description = "SHA-256 of the worker credentials as `kopsgen credentials push` uploads them (terraform/credentials.auto.tfvars.json; no secret), or \"none\". A change rolls the pool's nodes (a new launch template version)."
+  default     = "none"
+}

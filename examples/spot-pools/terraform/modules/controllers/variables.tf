@@ -168,3 +168,9 @@ variable "cloud_config_file" {
   type        = string
   description = "Path of the rendered cloud-config-controller (in a kopsgen workspace \"$${path.root}/../userdata/cloud-config-controller\"); uploaded to S3 by this module, and its SHA-256 goes into the user data."
 }
+
+variable "credentials_sha256" {
+  type        = string
+  description = "SHA-256 of the controller credentials as `kopsgen credentials push` uploads them (terraform/credentials.auto.tfvars.json; no secret), or \"none\". A change rolls the controllers (a new launch template version)."
+  default     = "none"
+}

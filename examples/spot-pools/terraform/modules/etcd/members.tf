@@ -38,6 +38,7 @@ module "bootstrap" {
   assets_prefix       = var.assets_prefix
   cloud_config_key    = local.cloud_config_key
   cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
+  credentials_sha256  = var.credentials_sha256
   etcd_name           = each.key
 }
 
@@ -75,9 +76,13 @@ resource "aws_instance" "member" {
 
   # kopsgen.io/role keeps the members out of what the controller's instance role may touch
   # (modules/iam: it may attach volumes only to controllers and workers).
+  # kopsgen.io/credentials-sha256: the credentials this member was created with (its user
+  # data says the same, but the state keeps only a hash of it); `kopsgen plan` compares it
+  # with the current digest to name the members a rotation has yet to reach.
   tags = {
-    Name              = "${var.cluster_name}-${each.key}"
-    "kopsgen.io/role" = "etcd"
+    Name                            = "${var.cluster_name}-${each.key}"
+    "kopsgen.io/role"               = "etcd"
+    "kopsgen.io/credentials-sha256" = var.credentials_sha256
   }
 
   # A new member must be in the member list before it joins: the other members' reconciler
@@ -88,7 +93,8 @@ resource "aws_instance" "member" {
     # A new image or cloud-config must not restart every member at once and lose quorum:
     # members are rolled one at a time with `terraform apply -replace` (README). Until then
     # each keeps running the cloud-config its user data names, reboots included.
-    ignore_changes = [ami, user_data]
+    # The credentials tag likewise stays what the member was created with.
+    ignore_changes = [ami, user_data, tags["kopsgen.io/credentials-sha256"]]
   }
 }
 
