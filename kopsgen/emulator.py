@@ -55,7 +55,9 @@ def _bridge_moto() -> None:
       raised after any change of its nodes) fails with an internal error: CreateLaunchTemplate
       keeps the user data as moto's Base64EncodedString, CreateLaunchTemplateVersion keeps the
       plain string, and launching from that version asserts the former. A new version's user
-      data is kept as CreateLaunchTemplate keeps it."""
+      data is kept as CreateLaunchTemplate keeps it;
+    - moto has no instance refresh at all (StartInstanceRefresh is an unknown action):
+      :func:`_bridge_instance_refresh` adds one."""
     from moto.ec2.models import launch_templates
     from moto.ec2.utils import parse_user_data
     from moto.s3 import models
@@ -72,6 +74,61 @@ def _bridge_moto() -> None:
 
         bridged.kopsgen_bridged = True
         launch_templates.LaunchTemplate.create_version = bridged
+    _bridge_instance_refresh()
+
+
+#: Instance refreshes the emulator has carried out: group name -> their descriptions.
+REFRESHES: dict[str, list[dict[str, Any]]] = {}
+
+
+def _bridge_instance_refresh() -> None:
+    """StartInstanceRefresh, DescribeInstanceRefreshes and CancelInstanceRefresh for moto,
+    which has none of them.
+
+    What the AWS provider does with them (terraform-provider-aws, the autoscaling group's
+    update): a new launch template version of a group with an ``instance_refresh`` block
+    starts a refresh (cancelling one in progress first), and Terraform does not wait for it.
+    AWS then replaces the group's instances a few at a time, keeping
+    ``min_healthy_percentage`` in service. The emulator replaces every instance of the group
+    at once, on the group's current launch template version -- what an AWS refresh ends
+    with, without the time between -- and describes that refresh as ``Successful``."""
+    import uuid
+
+    from moto.autoscaling.exceptions import AutoscalingClientError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    if getattr(AutoScalingResponse, "kopsgen_instance_refresh", False):
+        return
+
+    def start_instance_refresh(self: Any) -> Any:
+        name = self._get_param("AutoScalingGroupName")
+        backend = self.autoscaling_backend
+        group = backend.autoscaling_groups[name]
+        old = [state.instance.id for state in group.instance_states]
+        for instance_id in old:  # each termination launches its replacement
+            backend.terminate_instance(instance_id, should_decrement=False)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        refresh = {"InstanceRefreshId": str(uuid.uuid4()), "AutoScalingGroupName": name,
+                   "Status": "Successful", "StartTime": now, "EndTime": now,
+                   "PercentageComplete": 100, "InstancesToUpdate": 0,
+                   "StatusReason": f"kopsgen emulator: {len(old)} instance(s) replaced at once"}
+        REFRESHES.setdefault(name, []).insert(0, refresh)
+        return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+    def describe_instance_refreshes(self: Any) -> Any:
+        name = self._get_param("AutoScalingGroupName")
+        return ActionResult({"InstanceRefreshes": REFRESHES.get(name, [])})
+
+    def cancel_instance_refresh(self: Any) -> Any:
+        # Every emulated refresh has finished when it starts: none is in progress.
+        raise AutoscalingClientError("ActiveInstanceRefreshNotFound",
+                                     "No in progress or pending Instance Refresh found")
+
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.kopsgen_instance_refresh = True
 
 
 #: Answers kept for SDK retries (they come within seconds of the first attempt).

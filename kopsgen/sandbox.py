@@ -12,8 +12,11 @@ the scratch copy --
   key pair, the state bucket, a KMS key standing in for kmsKeyArn), with the emulator's IDs
   passed to the modules that take them;
 - an image id moto knows instead of the Flatcar image lookup (moto has no Flatcar images);
-- no instance refresh in the scratch copy's modules (moto fails it with an internal error),
-  and an assets bucket policy moto can evaluate (it ignores a Deny's conditions).
+- an assets bucket policy moto can evaluate (it ignores a Deny's conditions), and
+  ``ignore_changes`` for what moto does not give back as it was written (``EMULATOR_DRIFT``).
+
+moto has no instance refresh; the emulator process adds one (``kopsgen.emulator``), so an
+update that rolls a pool replaces its instances in the sandbox too.
 
 ``plan --sandbox`` that started the emulator stops it again (a pipeline leaves nothing
 running); ``up`` leaves it running and says so; ``destroy --sandbox`` stops it at the end.
@@ -96,28 +99,6 @@ resource "aws_s3_bucket_policy" "this" {
   })
 }
 """
-
-
-def drop_blocks(text: str, name: str) -> str:
-    """``text`` without any ``name { ... }`` block (braces matched).
-
-    moto fails StartInstanceRefresh (and scaling onto a new launch template version) with an
-    internal error, so the sandbox's scratch copy -- never the workspace -- leaves out the
-    instance refresh; the real AWS flow keeps it.
-    """
-    out, i = [], 0
-    pattern = re.compile(rf"^[ \t]*{re.escape(name)}\s*\{{", re.M)
-    while (m := pattern.search(text, i)) is not None:
-        depth, j = 0, m.end() - 1
-        while j < len(text):
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            j += 1
-            if depth == 0:
-                break
-        out.append(text[i:m.start()])
-        i = j + 1 if text[j:j + 1] == "\n" else j
-    out.append(text[i:])
-    return "".join(out)
 
 
 #: What moto does not give back as it was written, so that every later plan would try to
@@ -245,7 +226,7 @@ class Sandbox:
             shutil.copytree(child, target) if child.is_dir() else shutil.copy2(child, target)
         for tf_file in (scratch / "modules").rglob("*.tf"):
             text = tf_file.read_text()
-            patched = ignore_drift(drop_blocks(text, "instance_refresh"))
+            patched = ignore_drift(text)
             if patched != text:
                 tf_file.write_text(patched)
         if (scratch / "modules" / "assets_bucket").is_dir():

@@ -153,9 +153,12 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert "module.controllers" not in r.out and "module.etcd " not in r.out
     (g,) = autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=["k8s-nodepool1"])["AutoScalingGroups"]
-    # the group launches from the new launch template version (the instance refresh that
-    # replaces its nodes is left out of the sandbox: moto has none)
+    # the group launches from the new launch template version, and the instance refresh
+    # Terraform started (kopsgen.emulator carries it out at once) replaced every node
     assert int(g["LaunchTemplate"]["Version"]) > max(map(int, pool_scaled.values()))
+    assert {i["InstanceType"] for i in g["Instances"]} == {"t3.medium"}, g["Instances"]
+    assert len(g["Instances"]) == 6 and set(instances("k8s-nodepool1")).isdisjoint(pool_scaled)
+    assert set(instances("k8s-nodepool1").values()) == {g["LaunchTemplate"]["Version"]}
     assert instances("k8s-controller") == controllers_before
     assert {i["InstanceId"] for r_ in ec2_client(tmp_path).describe_instances(Filters=[
         {"Name": "tag:Name", "Values": ["k8s-etcd*"]}])["Reservations"]

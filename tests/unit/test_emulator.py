@@ -137,3 +137,47 @@ def test_a_group_scales_out_on_its_launch_templates_second_version() -> None:
         (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])[
             "AutoScalingGroups"]
         assert len(group["Instances"]) == 3
+
+
+def test_an_instance_refresh_replaces_the_groups_instances_on_its_new_version() -> None:
+    """moto has no instance refresh; the emulator's replaces every instance of the group on
+    the group's current launch template version, and describes it as finished."""
+    helpers.require_module("moto")
+    import boto3
+    from moto import mock_aws
+
+    from kopsgen.emulator import _bridge_moto
+
+    _bridge_moto()
+    with mock_aws():
+        kw = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+        ec2, asg = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        data = {"ImageId": image, "InstanceType": "t3.medium"}
+        ec2.create_launch_template(LaunchTemplateName="pool", LaunchTemplateData=data)
+        asg.create_auto_scaling_group(AutoScalingGroupName="g", MinSize=2, MaxSize=2,
+                                      DesiredCapacity=2, AvailabilityZones=["us-east-1a"],
+                                      LaunchTemplate={"LaunchTemplateName": "pool", "Version": "1"})
+        asg.create_auto_scaling_group(AutoScalingGroupName="other", MinSize=1, MaxSize=1,
+                                      DesiredCapacity=1, AvailabilityZones=["us-east-1a"],
+                                      LaunchTemplate={"LaunchTemplateName": "pool", "Version": "1"})
+
+        def instances(name: str) -> dict[str, str]:
+            (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+                "AutoScalingGroups"]
+            return {i["InstanceId"]: i["InstanceType"] for i in group["Instances"]}
+
+        before, other = instances("g"), instances("other")
+        ec2.create_launch_template_version(LaunchTemplateName="pool", LaunchTemplateData=dict(
+            data, InstanceType="m5.large"))
+        asg.update_auto_scaling_group(AutoScalingGroupName="g", LaunchTemplate={
+            "LaunchTemplateName": "pool", "Version": "2"})
+        assert asg.describe_instance_refreshes(AutoScalingGroupName="g")["InstanceRefreshes"] == []
+        refresh = asg.start_instance_refresh(AutoScalingGroupName="g")["InstanceRefreshId"]
+        after = instances("g")
+        assert set(after).isdisjoint(before) and set(after.values()) == {"m5.large"}
+        assert len(after) == 2 and instances("other") == other
+        (described,) = asg.describe_instance_refreshes(AutoScalingGroupName="g")["InstanceRefreshes"]
+        assert described["InstanceRefreshId"] == refresh and described["Status"] == "Successful"
+        terminated = ec2.describe_instances(InstanceIds=list(before))["Reservations"]
+        assert {i["State"]["Name"] for r in terminated for i in r["Instances"]} == {"terminated"}
