@@ -158,7 +158,6 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert int(g["LaunchTemplate"]["Version"]) > max(map(int, pool_scaled.values()))
     assert {i["InstanceType"] for i in g["Instances"]} == {"t3.medium"}, g["Instances"]
     assert len(g["Instances"]) == 6 and set(instances("k8s-nodepool1")).isdisjoint(pool_scaled)
-    assert set(instances("k8s-nodepool1").values()) == {g["LaunchTemplate"]["Version"]}
     assert instances("k8s-controller") == controllers_before
     assert {i["InstanceId"] for r_ in ec2_client(tmp_path).describe_instances(Filters=[
         {"Name": "tag:Name", "Values": ["k8s-etcd*"]}])["Reservations"]
