@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from kopsgen.naming import iam_role_name
 from kopsgen.pins import CNI_PLUGINS_VERSION, PINS
@@ -78,6 +79,9 @@ class CloudConfigParams:
     container_registry: str | None = None
     # sshAuthorizedKeys: OpenSSH public keys authorized for the `core` user on every role.
     ssh_authorized_keys: tuple[str, ...] = ()
+    # Node pools' own kubernetesVersions other than kubernetes_version: each gets a worker
+    # cloud-config of its own, ``userdata/cloud-config-worker-<version>``.
+    worker_versions: tuple[str, ...] = ()
 
 
 def kubernetes_minor(version: str) -> str:
@@ -179,12 +183,49 @@ def _role_context(params: CloudConfigParams, role: str) -> dict[str, object]:
     }
 
 
+def worker_cloud_config_path(version: str | None = None) -> str:
+    """Where the worker cloud-config of kubelet ``version`` is: ``None`` (the cluster's
+    kubernetesVersion) is ``userdata/cloud-config-worker``, another version
+    ``userdata/cloud-config-worker-<version>`` (a pool with its own kubernetesVersion)."""
+    return "userdata/cloud-config-worker" + (f"-{version}" if version else "")
+
+
 def render_cloudconfigs(params: CloudConfigParams) -> dict[str, bytes]:
-    """The three cloud-configs, keyed ``userdata/cloud-config-<role>``. Same input, same bytes."""
+    """The three cloud-configs, keyed ``userdata/cloud-config-<role>``, and a worker
+    cloud-config for each of ``params.worker_versions``. Same input, same bytes."""
     env = _environment()
     ctx = _context(params)
     out: dict[str, bytes] = {}
     for role in ROLES:
         text = env.get_template(f"{role}.yaml.j2").render(ctx, **_role_context(params, role))
         out[f"userdata/cloud-config-{role}"] = text.encode("utf-8")
+    for version in sorted(set(params.worker_versions) - {params.kubernetes_version}):
+        # Only the kubelet's release differs: the control plane's images and add-ons (and
+        # kube-proxy, a DaemonSet the controllers apply) follow kubernetes_version.
+        own = _context(replace(params, kubernetes_version=version))
+        text = env.get_template("worker.yaml.j2").render(own, **_role_context(params, "worker"))
+        out[worker_cloud_config_path(version)] = text.encode("utf-8")
     return out
+
+
+_APISERVER_IMAGE = re.compile(r"/kube-apiserver:(v\d+\.\d+\.\d+)$")
+
+
+def rendered_kubernetes_version(controller_cloud_config: bytes) -> str | None:
+    """The control plane's version a rendered ``cloud-config-controller`` runs: the tag of
+    its kube-apiserver static pod's image; None when there is none to read."""
+    try:
+        doc = yaml.safe_load(controller_cloud_config)
+    except yaml.YAMLError:
+        return None
+    files = doc.get("write_files") if isinstance(doc, dict) else None
+    for f in files if isinstance(files, list) else ():
+        if isinstance(f, dict) and f.get("path") == "/etc/kubernetes/manifests/kube-apiserver.yaml":
+            try:
+                pod = yaml.safe_load(f.get("content") or "")
+                image = pod["spec"]["containers"][0]["image"]
+            except (yaml.YAMLError, KeyError, IndexError, TypeError):
+                return None
+            m = _APISERVER_IMAGE.search(str(image))
+            return m.group(1) if m else None
+    return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kopsgen import naming
 from kopsgen.render import hcl
+from kopsgen.render.cloudconfig import worker_cloud_config_path
 from kopsgen.render.credential_files import NO_DIGEST
 from kopsgen.render.hcl import Blank, Block, Comment, Obj, Raw
 from kopsgen.spec.model import NodePool, S3Location, Spec, Volume
@@ -88,7 +89,7 @@ class _Root:
         b.attr("source", f"./modules/{source}").blank()
         return b
 
-    def node_common(self, b: Block, role: str) -> None:
+    def node_common(self, b: Block, role: str, cloud_config: str | None = None) -> None:
         b.attr("ami_id", self.ami)
         b.attr("key_name", self.spec.key_name)
         b.attr("kms_key_arn", self.kms)
@@ -96,7 +97,7 @@ class _Root:
         b.attr("assets_bucket", self.bucket)
         b.attr("assets_prefix", self.prefix)
         b.attr("cloud_config_file",
-               Raw(f'"${{path.root}}/../{naming.cloud_config_path(role)}"'))
+               Raw(f'"${{path.root}}/../{cloud_config or naming.cloud_config_path(role)}"'))
         b.attr("credentials_sha256",
                Raw(f'lookup(var.credentials_sha256, "{role}", "{NO_DIGEST}")'))
 
@@ -269,7 +270,9 @@ class _Root:
                                    inline=True) for t in p.taints])
         b.attr("cluster_autoscaler", p.cluster_autoscaler is not None)
         b.attr("api_name", Raw("module.controllers.internal_api_name"))
-        self.node_common(b, "worker")
+        # A pool with its own kubernetesVersion boots from the worker cloud-config of it.
+        own = p.kubernetes_version if p.kubernetes_version != spec.kubernetes_version else None
+        self.node_common(b, "worker", worker_cloud_config_path(own))
         return b
 
 

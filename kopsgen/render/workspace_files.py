@@ -82,6 +82,7 @@ def cloudconfig_params(spec: Spec) -> CloudConfigParams:
         file_repository=spec.assets.file_repository,
         container_registry=spec.assets.container_registry,
         ssh_authorized_keys=tuple(k.strip() for k in spec.ssh_authorized_keys),
+        worker_versions=tuple(p.kubernetes_version for p in spec.node_pools),
     )
 
 

@@ -74,6 +74,16 @@ class NodePool(_Frozen):
     node_labels: tuple[tuple[str, str], ...]  # sorted
     taints: tuple[Taint, ...]
     security_group_ids: tuple[str, ...]
+    #: The pool's kubelet version (normalised vX.Y.Z): its own kubernetesVersion, or the
+    #: cluster's. Never newer than the control plane (rules.KUBELET_MAX_MINORS_BEHIND).
+    kubernetes_version: str
+    #: True when the pool wrote its own kubernetesVersion (``kopsgen upgrade`` pins these).
+    own_kubernetes_version: bool = False
+
+    @property
+    def kubernetes_minor(self) -> tuple[int, int]:
+        major, minor, _ = self.kubernetes_version.lstrip("v").split(".")
+        return int(major), int(minor)
 
 
 class Controller(_Frozen):

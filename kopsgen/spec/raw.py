@@ -123,6 +123,9 @@ class RawNodePool(_Strict):
     securityGroupIds: list[StrictStr] | None = _f(
         "securityGroupIds", "Existing security groups added to the nodes."
     )
+    kubernetesVersion: StrictStr | None = _f(
+        "kubernetesVersion", "The pool's kubelet version, e.g. v1.34.2 (default: the "
+        "cluster's kubernetesVersion); not newer than it, at most three minors older.")
 
 
 class RawWorker(_Strict):

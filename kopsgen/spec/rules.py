@@ -70,6 +70,10 @@ CONTAINER_REGISTRY_RE = _pattern(
     r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(?::\d+)?(?:/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*/?$")
 BUCKET_RE = _pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 K8S_VERSION_RE = _pattern(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?:_coreos\.\d+)?$")
+#: Kubernetes' version skew policy (kubernetes.io/releases/version-skew-policy): a kubelet
+#: must not be newer than kube-apiserver and may be up to three minors older (kubelets
+#: 1.25 and newer; kopsgen supports only those); kube-apiserver moves one minor at a time.
+KUBELET_MAX_MINORS_BEHIND = 3
 SPOT_PRICE_RE = _pattern(r"^\d+(\.\d+)?$")
 LABEL_NAME_RE = _pattern(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_PREFIX_RE = _pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -245,3 +249,22 @@ def check_label_value(value: str) -> str | None:
 
 def instance_family(instance_type: str) -> str:
     return instance_type.split(".", 1)[0]
+
+
+def kubelet_skew(kubelet: tuple[int, int], apiserver: tuple[int, int]) -> str | None:
+    """Why a kubelet of minor ``kubelet`` may not talk to kube-apiserver ``apiserver``
+    (the skew policy), or None. Minors are (major, minor) pairs."""
+    if kubelet > apiserver:
+        return "newer than the control plane's; a kubelet must not be newer than kube-apiserver"
+    behind = apiserver[1] - kubelet[1] if kubelet[0] == apiserver[0] else None
+    if behind is None or behind > KUBELET_MAX_MINORS_BEHIND:
+        return (f"more than {KUBELET_MAX_MINORS_BEHIND} minors older than the control plane's; "
+                f"a kubelet may be at most {KUBELET_MAX_MINORS_BEHIND} minors older than "
+                "kube-apiserver")
+    return None
+
+
+def minor_of(version: str) -> tuple[int, int]:
+    """``"v1.34.2"`` (normalised) -> ``(1, 34)``."""
+    major, minor, _ = version.lstrip("v").split(".")
+    return int(major), int(minor)

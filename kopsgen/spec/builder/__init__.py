@@ -51,7 +51,7 @@ class _Builder(ClusterPart, NetworkPart, ControllerPart, EtcdPart, NodePoolPart,
 
         controller = self.controller(subnets)
         etcd = self.etcd(subnets)
-        pools = self.node_pools(subnets)
+        pools = self.node_pools(subnets, kube_version)
         self.subnet_references(subnet_names)
 
         vpc_cidr = self.network(subnets)

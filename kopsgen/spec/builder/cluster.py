@@ -51,23 +51,29 @@ class ClusterPart(BuildContext):
         return region
 
     def kubernetes_version(self) -> str:
-        value = self.raw.kubernetesVersion
+        return self.parse_kubernetes_version(("kubernetesVersion",), self.raw.kubernetesVersion,
+                                             DEFAULT_KUBERNETES_VERSION)
+
+    def parse_kubernetes_version(self, path, value: str | None, default: str) -> str:
+        """``value`` (written at ``path``) normalised to vX.Y.Z, or ``default`` when absent;
+        a supported minor (SUPPORTED_MINORS) or an error at ``path``."""
+        key = path[-1]
         supported = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_MINORS)
         oldest, newest = SUPPORTED_MINORS[0], SUPPORTED_MINORS[-1]
-        fix = f"write `kubernetesVersion: {DEFAULT_KUBERNETES_VERSION}`"
+        fix = f"write `{key}: {default}`"
         if value is None:
-            return DEFAULT_KUBERNETES_VERSION
+            return default
         m = rules.K8S_VERSION_RE.fullmatch(value)
         if not m:
-            self.err(("kubernetesVersion",), f"{value!r} is not a Kubernetes version "
-                     f"(vX.Y.Z, e.g. {DEFAULT_KUBERNETES_VERSION}); {fix}")
-            return DEFAULT_KUBERNETES_VERSION
+            self.err(path, f"{value!r} is not a Kubernetes version "
+                     f"(vX.Y.Z, e.g. {default}); {fix}")
+            return default
         minor = (int(m["major"]), int(m["minor"]))
         if minor < oldest:
-            self.err(("kubernetesVersion",), f"{value} is end-of-life and no longer supported "
+            self.err(path, f"{value} is end-of-life and no longer supported "
                      f"(kopsgen supports Kubernetes {supported}); {fix}")
         elif minor > newest:
-            self.err(("kubernetesVersion",), f"{value} is newer than kopsgen supports "
+            self.err(path, f"{value} is newer than kopsgen supports "
                      f"(Kubernetes {supported}); {fix}")
         return f"v{m['major']}.{m['minor']}.{m['patch']}"
 

@@ -16,7 +16,7 @@ from kopsgen.spec.yamlload import Path
 class NodePoolPart(BuildContext):
     """worker.nodePools, with the top-level worker* keys as their defaults."""
 
-    def node_pools(self, subnets: list[Subnet]) -> list[NodePool]:
+    def node_pools(self, subnets: list[Subnet], kube_version: str) -> list[NodePool]:
         r = self.raw
         raw_pools = (r.worker.nodePools if r.worker else None) or []
         if r.worker is not None and r.worker.nodePools is not None and not raw_pools:
@@ -126,8 +126,29 @@ class NodePoolPart(BuildContext):
                 node_labels=tuple(labels),
                 taints=tuple(taints),
                 security_group_ids=tuple(dict.fromkeys(sgs)),
+                kubernetes_version=self.pool_kubernetes_version(path, p, kube_version),
+                own_kubernetes_version=p.kubernetesVersion is not None,
             ))
         return pools
+
+    def pool_kubernetes_version(self, path: Path, p: RawNodePool, cluster: str) -> str:
+        """The pool's kubelet version: its own kubernetesVersion (a supported minor, within
+        the skew policy of the control plane's), or the cluster's."""
+        key = path + ("kubernetesVersion",)
+        version = self.parse_kubernetes_version(key, p.kubernetesVersion, cluster)
+        if p.kubernetesVersion is None or version == cluster:
+            return version
+        why = rules.kubelet_skew(rules.minor_of(version), rules.minor_of(cluster))
+        if why:
+            behind = rules.minor_of(cluster)[1] - rules.KUBELET_MAX_MINORS_BEHIND
+            fix = (f"raise the cluster's kubernetesVersion to {version} first, or "
+                   "remove the pool's kubernetesVersion"
+                   if rules.minor_of(version) > rules.minor_of(cluster) else
+                   f"upgrade the pool to at least v{rules.minor_of(cluster)[0]}.{behind} "
+                   "before the control plane")
+            self.err(key, f"{version} is {why} ({cluster} at "
+                     f"{self.written(('kubernetesVersion',))}); {fix}")
+        return version
 
     def spot_dedicated(self, path: Path, name: str, p: RawNodePool) -> None:
         """Spot instances cannot be dedicated. Either half may be the pool's own key or a
