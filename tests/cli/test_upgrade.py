@@ -4,8 +4,11 @@ last render, and `kopsgen upgrade --to` writes the two steps (controllers, then 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
+
+import yaml
 
 from kopsgen.errors import ExitCode
 
@@ -103,3 +106,215 @@ def test_a_new_workspace_renders_any_supported_version(cli, tmp_path):
     set_version(tmp_path, "v1.36.0")
     assert cli("render").code == ExitCode.OK
     assert b"/kube-apiserver:v1.36.0" in controller(tmp_path)
+
+
+# -- kopsgen upgrade --to: two reviewable edits --------------------------------------------
+
+PIN = "kubernetesVersion: v1.34.2  # kopsgen upgrade: step 2 removes this line"
+STEP_1_DIFF = f"""\
+--- a/cluster.yaml
++++ b/cluster.yaml
+@@ -45,6 +45,7 @@
+ worker:
+   nodePools:
+   - name: nodepool1
++    {PIN}
+     count: 4
+~
+ # Uncommented: the workers' instance type, the same as the controllers'.
+@@ -80,7 +81,7 @@
+~
+ # CHANGED: the post ran v1.5.3_coreos.0, end-of-life for years; kopsgen supports current
+ # Kubernetes releases only (kopsgen validate says which).
+-kubernetesVersion: v1.34.2
++kubernetesVersion: v1.35.0
+~
+ # Uncommented: tags to tell clusters apart.
+ stackTags:
+""".replace("\n~\n", "\n \n")  # ~: a blank context line (" ")
+STEP_2_DIFF = f"""\
+--- a/cluster.yaml
++++ b/cluster.yaml
+@@ -45,7 +45,6 @@
+ worker:
+   nodePools:
+   - name: nodepool1
+-    {PIN}
+     count: 4
+~
+ # Uncommented: the workers' instance type, the same as the controllers'.
+""".replace("\n~\n", "\n \n")
+
+
+def pool_boots_from(root: Path, pool: str) -> str:
+    """The cloud-config the rendered root module gives the pool's nodes (main.tf)."""
+    main = (root / "terraform" / "main.tf").read_text()
+    block = main.split(f'module "pool_{pool}" {{\n', 1)[1].split("\n}\n", 1)[0]
+    m = re.search(r'cloud_config_file\s+= "\$\{path\.root\}/\.\./(userdata/[^"]+)"', block)
+    assert m, block
+    return m.group(1)
+
+
+def kubelet_of(cloud_config: bytes) -> str:
+    """The version the rendered kopsgen-install-kubernetes.service installs."""
+    units = yaml.safe_load(cloud_config)["coreos"]["units"]
+    unit = next(u for u in units if u["name"] == "kopsgen-install-kubernetes.service")
+    line = next(x for x in unit["content"].splitlines() if x.startswith("ExecStart="))
+    return line.split("kopsgen-install-kubernetes ")[1].split()[0]
+
+
+def test_upgrade_step_1_moves_only_the_controllers_and_step_2_the_pools(cli, tmp_path):
+    seed(tmp_path)
+    assert cli("render").code == ExitCode.OK
+    boot = pool_boots_from(tmp_path, "nodepool1")
+    worker = (tmp_path / boot).read_bytes()
+    etcd = (tmp_path / "userdata" / "cloud-config-etcd").read_bytes()
+    assert boot == "userdata/cloud-config-worker" and kubelet_of(worker) == SEED_VERSION
+    assert b"/kube-apiserver:v1.34.2" in controller(tmp_path)
+
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK, r.err
+    assert r.out == STEP_1_DIFF + (
+        "step 1 of 2: the controllers will be replaced one at a time (Kubernetes v1.34.2 -> "
+        "v1.35.0); no node pool changes\n"
+        "wrote cluster.yaml\n"
+        "next: merge this change, then `kopsgen plan` and `kopsgen update`; once the "
+        "controllers run v1.35.0, run `kopsgen upgrade --to v1.35.0` again for step 2 "
+        "(the pools)\n")
+    # Every other byte (comments, order, blank lines) as it was.
+    seed_text = SEED.read_text()
+    step_1 = seed_text.replace("\nkubernetesVersion: v1.34.2\n", "\nkubernetesVersion: v1.35.0\n"
+                               ).replace("  - name: nodepool1\n", f"  - name: nodepool1\n    {PIN}\n")
+    assert (tmp_path / "cluster.yaml").read_text() == step_1
+    assert cli("validate").code == ExitCode.OK
+
+    # Step 2 waits until step 1 is rendered (and applied).
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.USAGE and "render and apply step 1 first" in r.err
+    assert (tmp_path / "cluster.yaml").read_text() == step_1
+
+    assert cli("render").code == ExitCode.OK
+    boot_1 = pool_boots_from(tmp_path, "nodepool1")
+    assert boot_1 == "userdata/cloud-config-worker-v1.34.2"
+    assert (tmp_path / boot_1).read_bytes() == worker  # same bytes: its nodes stay
+    assert (tmp_path / "userdata" / "cloud-config-etcd").read_bytes() == etcd
+    assert b"/kube-apiserver:v1.35.0" in controller(tmp_path)
+    controller_1 = controller(tmp_path)
+
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK, r.err
+    assert r.out.startswith(STEP_2_DIFF + (
+        "step 2 of 2: the nodes of pool nodepool1 will be replaced (kubelet v1.34.2 -> "
+        "v1.35.0); the controllers do not change\nwrote cluster.yaml\nnext: "))
+    assert (tmp_path / "cluster.yaml").read_text() == seed_text.replace(
+        "\nkubernetesVersion: v1.34.2\n", "\nkubernetesVersion: v1.35.0\n")
+    assert cli("render").code == ExitCode.OK
+    boot_2 = pool_boots_from(tmp_path, "nodepool1")
+    assert kubelet_of((tmp_path / boot_2).read_bytes()) == "v1.35.0"
+    assert controller(tmp_path) == controller_1
+
+    before = tree(tmp_path)
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK
+    assert r.out == ("cluster.yaml: the control plane and every node pool run v1.35.0 "
+                     "already; nothing to do\n")
+    assert tree(tmp_path) == before
+
+
+def test_upgrade_dry_run_prints_the_edit_and_writes_nothing(cli, tmp_path):
+    seed(tmp_path)
+    assert cli("render").code == ExitCode.OK
+    before = tree(tmp_path)
+    r = cli("upgrade", "--to", "v1.35.0", "--dry-run")
+    assert r.code == ExitCode.OK, r.err
+    assert r.out == STEP_1_DIFF + (
+        "step 1 of 2: the controllers will be replaced one at a time (Kubernetes v1.34.2 -> "
+        "v1.35.0); no node pool changes\ndry run: cluster.yaml not written\n")
+    assert tree(tmp_path) == before
+
+
+def test_upgrade_refuses_two_minors_a_downgrade_and_unsupported_versions(cli, tmp_path):
+    seed(tmp_path)
+    before = tree(tmp_path)
+    r = cli("upgrade", "--to", "v1.36.0")
+    assert r.code == ExitCode.USAGE
+    assert r.err == (
+        f"error: --to v1.36.0 is more than one minor above the control plane's v1.34.2 "
+        f"(cluster.yaml:{version_line(tmp_path)}); the control plane goes up one minor at a "
+        "time: go to 1.35 first (e.g. v1.35.0), apply it (kopsgen update), then go to "
+        "v1.36.0; kopsgen upgrade --to v1.35.0 writes that step\n")
+    r = cli("upgrade", "--to", "v1.33.4")
+    assert r.code == ExitCode.USAGE and "older than the control plane's v1.34.2" in r.err
+    r = cli("upgrade", "--to", "v1.37.0")
+    assert r.code == ExitCode.USAGE
+    assert r.err == ("error: --to: v1.37.0 is not a Kubernetes minor kopsgen supports "
+                     "(1.33, 1.34, 1.35, 1.36)\n")
+    r = cli("upgrade", "--to", "1.35")
+    assert r.code == ExitCode.USAGE and "is not a Kubernetes version" in r.err
+    assert tree(tmp_path) == before
+
+
+def test_upgrade_measures_from_the_last_render_too(cli, tmp_path):
+    seed(tmp_path)
+    assert cli("render").code == ExitCode.OK
+    set_version(tmp_path, "v1.35.0")  # edited, not rendered yet
+    before = tree(tmp_path)
+    r = cli("upgrade", "--to", "v1.36.0")
+    assert r.code == ExitCode.USAGE
+    assert "above v1.34.2, the workspace's last render" in r.err
+    assert tree(tmp_path) == before
+
+
+TWO_POOLS = """\
+  - name: nodepool1
+    count: 4
+  # batch jobs are certified on 1.33 only
+  - name: batch
+    count: 1
+    kubernetesVersion: "v1.33.4"   # held back: see TICKET-12
+"""
+
+
+def test_upgrade_pins_followers_and_moves_a_user_pinned_pool_in_step_2(cli, tmp_path):
+    text = SEED.read_text().replace("  - name: nodepool1\n    count: 4\n", TWO_POOLS)
+    (tmp_path / "cluster.yaml").write_text(text)
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK, r.err
+    assert "; no node pool changes\n" in r.out
+    step_1 = text.replace("\nkubernetesVersion: v1.34.2\n", "\nkubernetesVersion: v1.35.0\n"
+                          ).replace("  - name: nodepool1\n", f"  - name: nodepool1\n    {PIN}\n")
+    assert (tmp_path / "cluster.yaml").read_text() == step_1  # batch's line untouched
+
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK, r.err
+    assert (f'-    {PIN}\n' in r.out
+            and '-    kubernetesVersion: "v1.33.4"   # held back: see TICKET-12\n' in r.out
+            and '+    kubernetesVersion: "v1.35.0"   # held back: see TICKET-12\n' in r.out)
+    assert ("step 2 of 2: the nodes of pools nodepool1, batch will be replaced (kubelet "
+            "v1.33.4, v1.34.2 -> v1.35.0); the controllers do not change\n") in r.out
+    # The user's own line stays theirs (quotes, comment), with the new version.
+    assert (tmp_path / "cluster.yaml").read_text() == text.replace(
+        "\nkubernetesVersion: v1.34.2\n", "\nkubernetesVersion: v1.35.0\n").replace(
+        '"v1.33.4"', '"v1.35.0"')
+    assert cli("upgrade", "--to", "v1.35.0").out.endswith("nothing to do\n")
+
+
+def test_upgrade_adds_an_absent_kubernetes_version_at_the_end(cli, tmp_path):
+    text = SEED.read_text().replace("\nkubernetesVersion: v1.34.2\n", "\n")
+    (tmp_path / "cluster.yaml").write_text(text)
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK, r.err
+    assert (tmp_path / "cluster.yaml").read_text() == text.replace(
+        "  - name: nodepool1\n", f"  - name: nodepool1\n    {PIN}\n") + (
+        "kubernetesVersion: v1.35.0\n")
+
+
+def test_upgrade_refuses_what_it_cannot_edit_line_by_line(cli, tmp_path):
+    text = SEED.read_text().replace("  nodePools:\n  - name: nodepool1\n    count: 4\n",
+                                    "  nodePools: [{name: nodepool1, count: 4}]\n")
+    (tmp_path / "cluster.yaml").write_text(text)
+    r = cli("upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.USAGE
+    assert "cannot edit it line by line" in r.err and "make the change by hand" in r.err
+    assert len(r.err.splitlines()) == 1 and "Traceback" not in r.err
+    assert (tmp_path / "cluster.yaml").read_text() == text
