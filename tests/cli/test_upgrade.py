@@ -99,6 +99,12 @@ def test_render_refuses_a_minor_downgrade_but_not_a_patch_one(cli, tmp_path):
     set_version(tmp_path, "v1.34.1")
     assert cli("render").code == ExitCode.OK
     assert b"/kube-apiserver:v1.34.1" in controller(tmp_path)
+    # The way back docs/upgrading.md gives (a cluster restored from an older backup): a
+    # workspace without a last render of the controllers renders any supported version.
+    set_version(tmp_path, "v1.33.4")
+    (tmp_path / "userdata" / "cloud-config-controller").unlink()
+    assert cli("render").code == ExitCode.OK
+    assert b"/kube-apiserver:v1.33.4" in controller(tmp_path)
 
 
 def test_a_new_workspace_renders_any_supported_version(cli, tmp_path):
