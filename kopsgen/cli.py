@@ -111,6 +111,8 @@ def validate(
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
     try:
         loaded = load_spec(path)
+        # A rendered workspace: its control plane moves one minor at a time.
+        core.check_control_plane_step(_cluster_dir(cluster_dir), loaded)
     except SpecError as err:
         if output is Output.json:
             typer.echo(json.dumps({

@@ -48,10 +48,8 @@ def _renderers() -> types.SimpleNamespace:
     `schema` and the other commands that render nothing never need (docs/benchmarks.md;
     boto3 is kopsgen.aws's boundary)."""
     from kopsgen.render import pki, stack, workspace_files
-    from kopsgen.render.cloudconfig import rendered_kubernetes_version
 
     return types.SimpleNamespace(
-        rendered_version=rendered_kubernetes_version,
         credentials=workspace_files.render_credentials_part,
         userdata=workspace_files.render_userdata, stack=stack.render_stack,
         describe=pki.describe_certificates, first_expiry=pki.first_expiry)
@@ -161,7 +159,10 @@ def last_rendered_version(cluster_dir: Path) -> str | None:
         data = read_limited(path, 4_000_000)
     except OSError:
         return None
-    return _renderers().rendered_version(data)
+    # Only the reader, not every renderer: `validate` and `upgrade` check this too.
+    from kopsgen.render.cloudconfig import rendered_kubernetes_version
+
+    return rendered_kubernetes_version(data)
 
 
 def check_control_plane_step(cluster_dir: Path, loaded: Loaded) -> None:

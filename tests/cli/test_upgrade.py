@@ -63,6 +63,9 @@ def test_render_refuses_two_minors_up_and_writes_nothing(cli, tmp_path):
         " the control plane goes up one minor at a time: go to 1.35 first (e.g. v1.35.0), "
         "apply it (kopsgen update), then go to v1.36.0")
     assert tree(tmp_path) == before
+    r = cli("validate")
+    assert r.code == ExitCode.INVALID_SPEC
+    assert r.err.strip().splitlines()[-2:] == [last, "error: cluster.yaml: 1 error"]
     # plan (and up, update: every flow renders first, in its Session) refuses the same way,
     # before terraform or AWS is touched.
     r = cli("plan")
