@@ -123,8 +123,9 @@ def plan_upgrade(cluster_dir: Path, to: str) -> Upgrade:
             if name_at is None:
                 raise _cannot(loaded, ("worker", "nodePools", i), "the pool has no name line")
             line, column = name_at
+            eol = "\r\n" if lines[line - 1].endswith("\r\n") else "\n"
             inserts[line - 1] = (inserts.get(line - 1, "") + " " * (column - 1)
-                                 + f"kubernetesVersion: {current}  {MARKER}\n")
+                                 + f"kubernetesVersion: {current}  {MARKER}{eol}")
             pools[i]["kubernetesVersion"] = current
     else:
         rendered = core.last_rendered_version(cluster_dir)
@@ -157,7 +158,7 @@ def plan_upgrade(cluster_dir: Path, to: str) -> Upgrade:
         out.append(edits.get(n, line))
         if n in inserts:
             if not out[-1].endswith("\n"):
-                out[-1] += "\n"
+                out[-1] += "\r\n" if inserts[n].endswith("\r\n") else "\n"
             out.append(inserts[n])
     new_text = "".join(out)
     after, _, problems = load_yaml(new_text, loaded.filename)
@@ -182,7 +183,9 @@ def _set_version(edits: dict, lines: list[str], loaded: Loaded, key: tuple, vers
         if inserts_at_end is None:
             raise _cannot(loaded, key, "it is not written in the file")
         last = len(lines) - 1
-        inserts_at_end[last] = inserts_at_end.get(last, "") + f"kubernetesVersion: {version}\n"
+        eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+        inserts_at_end[last] = (inserts_at_end.get(last, "")
+                                + f"kubernetesVersion: {version}{eol}")
         return
     line, column = at
     text = lines[line - 1]

@@ -327,3 +327,17 @@ def test_upgrade_refuses_what_it_cannot_edit_line_by_line(cli, tmp_path):
     assert "cannot edit it line by line" in r.err and "make the change by hand" in r.err
     assert len(r.err.splitlines()) == 1 and "Traceback" not in r.err
     assert (tmp_path / "cluster.yaml").read_text() == text
+
+
+def test_upgrade_to_a_patch_release_takes_the_same_two_steps_and_keeps_crlf(cli, tmp_path):
+    text = SEED.read_text().replace("\n", "\r\n")
+    (tmp_path / "cluster.yaml").write_bytes(text.encode())
+    r = cli("upgrade", "--to", "v1.34.3")
+    assert r.code == ExitCode.OK, r.err
+    assert "(Kubernetes v1.34.2 -> v1.34.3); no node pool changes" in r.out
+    assert (tmp_path / "cluster.yaml").read_bytes() == text.replace(
+        "\r\nkubernetesVersion: v1.34.2\r\n", "\r\nkubernetesVersion: v1.34.3\r\n").replace(
+        "  - name: nodepool1\r\n", f"  - name: nodepool1\r\n    {PIN}\r\n").encode()
+    assert cli("upgrade", "--to", "v1.34.3").code == ExitCode.OK
+    assert (tmp_path / "cluster.yaml").read_bytes() == text.replace(
+        "\r\nkubernetesVersion: v1.34.2\r\n", "\r\nkubernetesVersion: v1.34.3\r\n").encode()
