@@ -4,8 +4,11 @@ last render, and `kopsgen upgrade --to` writes the two steps (controllers, then 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -341,3 +344,24 @@ def test_upgrade_to_a_patch_release_takes_the_same_two_steps_and_keeps_crlf(cli,
     assert cli("upgrade", "--to", "v1.34.3").code == ExitCode.OK
     assert (tmp_path / "cluster.yaml").read_bytes() == text.replace(
         "\r\nkubernetesVersion: v1.34.2\r\n", "\r\nkubernetesVersion: v1.34.3\r\n").encode()
+
+
+def test_the_console_script_refuses_the_jump_on_its_plain_render_path(tmp_path):
+    """`kopsgen render` as installed: the entry point's plain render (no typer) and its
+    stamp, which answers an unchanged render without rendering (kopsgen/fastpath.py)."""
+    seed(tmp_path)
+    env = dict(os.environ, NO_COLOR="1")
+
+    def render():
+        return subprocess.run([sys.executable, "-m", "kopsgen", "render"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    assert render().returncode == ExitCode.OK
+    set_version(tmp_path, "v1.36.0")
+    before = tree(tmp_path)
+    r = render()
+    assert r.returncode == ExitCode.INVALID_SPEC
+    assert r.stderr.strip().splitlines()[-1].startswith(
+        f"cluster.yaml:{version_line(tmp_path)}:1: kubernetesVersion: v1.36.0 is more than "
+        "one minor above v1.34.2")
+    assert tree(tmp_path) == before
