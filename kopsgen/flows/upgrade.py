@@ -30,7 +30,7 @@ from kopsgen.errors import UsageError, WorkspaceError
 from kopsgen.safeio import ChangedMeanwhile, read_limited, replace_file
 from kopsgen.spec import MAX_BYTES, Loaded, load_spec, load_spec_text, rules
 from kopsgen.spec.model import SUPPORTED_MINORS
-from kopsgen.spec.yamlload import load_yaml
+from kopsgen.spec.yamlload import format_path, load_yaml
 
 #: The comment on a pool's kubernetesVersion line that step 1 adds: step 2 removes the
 #: lines that carry it (and sets the other, user-written, older ones to the new version).
@@ -103,15 +103,16 @@ def plan_upgrade(cluster_dir: Path, to: str) -> Upgrade:
     if to != current:
         upgrade.step = 1
         why = rules.control_plane_step(current, to, said=f"the control plane's {current} ({at})")
-        rendered = core.last_rendered_version(cluster_dir)
-        if why is None and rendered is not None:
-            why = rules.control_plane_step(rendered, to, said=(
-                f"{rendered}, the workspace's last render ({core.CONTROLLER_CLOUD_CONFIG})"))
         if why:
-            raise UsageError(f"--to {why}" + (
-                f"; kopsgen upgrade --to v{rules.minor_of(current)[0]}."
-                f"{rules.minor_of(current)[1] + 1}.0 writes that step"
-                if rules.minor_of(to) > rules.minor_of(current) else ""))
+            major, minor = rules.minor_of(current)
+            raise UsageError(f"--to {why}; kopsgen upgrade --to v{major}.{minor + 1}.0 "
+                             "writes that step")
+        rendered = core.last_rendered_version(cluster_dir)
+        why = rendered and rules.control_plane_step(rendered, to, said=(
+            f"{rendered}, the workspace's last render ({core.CONTROLLER_CLOUD_CONFIG})"))
+        if why:
+            raise UsageError(f"--to {why}; render and apply cluster.yaml's {current} ({at}) "
+                             "first")
         edits = {}  # 0-based line -> new line ("" removes it); inserts after a line below
         inserts: dict[int, str] = {}
         _set_version(edits, lines, loaded, ("kubernetesVersion",), to, inserts_at_end=inserts)
@@ -163,7 +164,9 @@ def plan_upgrade(cluster_dir: Path, to: str) -> Upgrade:
     new_text = "".join(out)
     after, _, problems = load_yaml(new_text, loaded.filename)
     if problems or after != expected:
-        raise _cannot(loaded, (), "the edit would change more than the versions")
+        where = ("worker", "nodePools") if pools != ((data.get("worker") or {}).get(
+            "nodePools") or []) else ("kubernetesVersion",)
+        raise _cannot(loaded, where, "the edit would change more than the versions")
     new_loaded = load_spec_text(new_text, loaded.filename)  # SpecError: nothing written
     upgrade.new = new_text.encode("utf-8")
     name = loaded.filename
@@ -198,8 +201,6 @@ def _set_version(edits: dict, lines: list[str], loaded: Loaded, key: tuple, vers
 
 
 def _cannot(loaded: Loaded, key: tuple, why: str) -> UsageError:
-    from kopsgen.spec.yamlload import format_path
-
     field_name = format_path(key) or "cluster.yaml"
     return UsageError(f"{_where(loaded, key)}: {field_name}: cannot edit it line by line "
                       f"({why}); make the change by hand (docs/upgrading.md)")

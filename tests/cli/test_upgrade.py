@@ -273,7 +273,12 @@ def test_upgrade_measures_from_the_last_render_too(cli, tmp_path):
     before = tree(tmp_path)
     r = cli("upgrade", "--to", "v1.36.0")
     assert r.code == ExitCode.USAGE
-    assert "above v1.34.2, the workspace's last render" in r.err
+    assert r.err == (
+        "error: --to v1.36.0 is more than one minor above v1.34.2, the workspace's last render"
+        " (userdata/cloud-config-controller); the control plane goes up one minor at a time: "
+        "go to 1.35 first (e.g. v1.35.0), apply it (kopsgen update), then go to v1.36.0; "
+        f"render and apply cluster.yaml's v1.35.0 (cluster.yaml:{version_line(tmp_path)}) "
+        "first\n")
     assert tree(tmp_path) == before
 
 
@@ -327,7 +332,10 @@ def test_upgrade_refuses_what_it_cannot_edit_line_by_line(cli, tmp_path):
     (tmp_path / "cluster.yaml").write_text(text)
     r = cli("upgrade", "--to", "v1.35.0")
     assert r.code == ExitCode.USAGE
-    assert "cannot edit it line by line" in r.err and "make the change by hand" in r.err
+    line = text.splitlines().index("  nodePools: [{name: nodepool1, count: 4}]") + 1
+    assert r.err == (f"error: cluster.yaml:{line}: worker.nodePools: cannot edit it line by "
+                     "line (the edit would change more than the versions); make the change "
+                     "by hand (docs/upgrading.md)\n")
     assert len(r.err.splitlines()) == 1 and "Traceback" not in r.err
     assert (tmp_path / "cluster.yaml").read_text() == text
 
