@@ -373,3 +373,34 @@ def test_the_console_script_refuses_the_jump_on_its_plain_render_path(tmp_path):
         f"cluster.yaml:{version_line(tmp_path)}:1: kubernetesVersion: v1.36.0 is more than "
         "one minor above v1.34.2")
     assert tree(tmp_path) == before
+
+
+def test_upgrade_writes_through_a_symlinked_cluster_yaml_and_keeps_its_mode(cli, tmp_path):
+    repo = tmp_path / "gitops"
+    repo.mkdir()
+    shutil.copy(SEED, repo / "cluster.yaml")
+    (repo / "cluster.yaml").chmod(0o640)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "cluster.yaml").symlink_to(repo / "cluster.yaml")
+    r = cli("-C", str(work), "upgrade", "--to", "v1.35.0")
+    assert r.code == ExitCode.OK, r.err
+    assert (work / "cluster.yaml").is_symlink()
+    assert "\nkubernetesVersion: v1.35.0\n" in (repo / "cluster.yaml").read_text()
+    assert (repo / "cluster.yaml").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in repo.iterdir()) == ["cluster.yaml"]  # no temp file left
+
+
+def test_replace_file_refuses_a_file_changed_since_it_was_read(tmp_path):
+    from kopsgen.safeio import ChangedMeanwhile, replace_file
+
+    path = tmp_path / "cluster.yaml"
+    path.write_bytes(b"edited by someone else\n")
+    try:
+        replace_file(path, b"new\n", expected=b"what kopsgen read\n")
+    except ChangedMeanwhile:
+        pass
+    else:
+        raise AssertionError("replaced a file that changed meanwhile")
+    assert path.read_bytes() == b"edited by someone else\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster.yaml"]
