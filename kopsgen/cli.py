@@ -35,6 +35,7 @@ from kopsgen.flows import destroy as flows_destroy
 from kopsgen.flows import kubeconfig as flows_kubeconfig
 from kopsgen.flows import plan as flows_plan
 from kopsgen.flows import status as flows_status
+from kopsgen.flows import upgrade as flows_upgrade
 from kopsgen.flows import validate as flows_validate
 from kopsgen.flows.credentials import push_credentials
 from kopsgen.flows.session import Session
@@ -110,6 +111,8 @@ def validate(
     path = _cluster_dir(cluster_dir) / "cluster.yaml"
     try:
         loaded = load_spec(path)
+        # A rendered workspace: its control plane moves one minor at a time.
+        core.check_control_plane_step(_cluster_dir(cluster_dir), loaded)
     except SpecError as err:
         if output is Output.json:
             typer.echo(json.dumps({
@@ -356,6 +359,35 @@ def update(
                   stop_sandbox=False) as session:
         flows_apply.update(session, confirm=lambda q: clihelp.confirm(q, yes=yes), out=typer.echo,
                            pool=pool, boot=boot, expected_account=expected_account)
+
+
+@app.command(epilog=EXAMPLES["upgrade"])
+def upgrade(
+    to: Annotated[str, typer.Option(
+        "--to", help="The Kubernetes version to upgrade to, e.g. v1.35.0 (one minor up at "
+        "most).", show_default=False)],
+    cluster_dir: DirOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the edit of cluster.yaml; write nothing.")] = False,
+) -> None:
+    """Edit cluster.yaml for the next step of a Kubernetes upgrade.
+
+    Step 1 moves the controllers to --to and pins the pools to the version they run; once
+    that is applied, step 2 moves the pools. Prints the diff and what each step replaces.
+    """
+    step = flows_upgrade.plan_upgrade(_cluster_dir(cluster_dir), to)
+    if step.step == 0:
+        typer.echo(f"{step.path}: {step.replaces}")
+        return
+    typer.echo(step.diff, nl=False)
+    typer.echo(step.replaces)
+    if dry_run:
+        typer.echo(f"dry run: {step.path} not written")
+        return
+    flows_upgrade.write_upgrade(step)
+    typer.echo(f"wrote {step.path}")
+    for line in step.next:
+        typer.echo(line)
 
 
 @app.command(epilog=EXAMPLES["status"])

@@ -18,8 +18,8 @@ from typer.core import TyperGroup
 from kopsgen.errors import ExitCode, KopsgenError, UsageError
 
 #: ``kopsgen --help`` lists the commands in the order of a cluster's life, then the tools.
-COMMAND_ORDER = ("init", "validate", "render", "plan", "up", "update", "status", "destroy",
-                 "certs", "kubeconfig", "credentials", "schema", "completion", "version")
+COMMAND_ORDER = ("init", "validate", "render", "plan", "up", "update", "upgrade", "status",
+                 "destroy", "certs", "kubeconfig", "credentials", "schema", "completion", "version")
 
 
 class OrderedGroup(TyperGroup):
@@ -48,6 +48,8 @@ EXAMPLES = {
     "up": examples("kopsgen up --sandbox --yes",
                    "kopsgen up --profile prod --expected-account 123456789012"),
     "update": examples("kopsgen update", "kopsgen update --pool workers --yes"),
+    "upgrade": examples("kopsgen upgrade --to v1.35.0 --dry-run",
+                        "kopsgen upgrade --to v1.35.0   # step 1, then once applied step 2"),
     "status": examples("kopsgen status", "kopsgen status --sandbox -o json"),
     "destroy": examples("kopsgen destroy", "kopsgen destroy --sandbox --yes --delete-etcd-data"),
     "certs": examples("kopsgen certs", "kopsgen certs -o json"),

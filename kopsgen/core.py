@@ -15,9 +15,10 @@ from pathlib import Path
 
 from kopsgen import aws
 from kopsgen import stamp as stamps
-from kopsgen.errors import Problem, UsageError, WorkspaceError
+from kopsgen.errors import Problem, SpecError, UsageError, WorkspaceError
 from kopsgen.render.credential_files import DIGEST_FILE
-from kopsgen.spec import Loaded, load_spec
+from kopsgen.safeio import read_limited
+from kopsgen.spec import Loaded, load_spec, rules
 from kopsgen.workspace import (
     MANIFEST,
     CheckResult,
@@ -135,10 +136,50 @@ def render(cluster_dir: Path, part: str | None = None, *, now: datetime | None =
         notices.extend(rendered.notices)
         new_pki = rendered.new_pki
     if "stack" in parts:
+        check_control_plane_step(cluster_dir, loaded)
         files.update(_renderers().userdata(loaded.spec))
         files.update(_renderers().stack(loaded.spec, s3_uri=s3))
     scope = None if part is None else PART_SCOPE[part]
     return RenderOutcome(loaded, files, notices, scope, part, now, new_pki, credentials_in)
+
+
+#: The controllers' cloud-config of the last render: the version the control plane was
+#: last rendered at, which the next render may move one minor up at most.
+CONTROLLER_CLOUD_CONFIG = "userdata/cloud-config-controller"
+
+
+def last_rendered_version(cluster_dir: Path) -> str | None:
+    """The control plane's Kubernetes version of the workspace's last render (from its
+    controller cloud-config), or None: no render yet, or none kopsgen can read (a link
+    or a stranger there, which the write then refuses on its own)."""
+    path = cluster_dir / CONTROLLER_CLOUD_CONFIG
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        data = read_limited(path, 4_000_000)
+    except OSError:
+        return None
+    # Only the reader, not every renderer: `validate` and `upgrade` check this too.
+    from kopsgen.render.cloudconfig import rendered_kubernetes_version
+
+    return rendered_kubernetes_version(data)
+
+
+def check_control_plane_step(cluster_dir: Path, loaded: Loaded) -> None:
+    """Refuse (SpecError, exit 3) a control plane more than one minor above the workspace's
+    last render, or a minor below it (:func:`kopsgen.spec.rules.control_plane_step`)."""
+    previous = last_rendered_version(cluster_dir)
+    if previous is None:
+        return
+    why = rules.control_plane_step(previous, loaded.spec.kubernetes_version,
+                                   said=f"{previous}, the last render's ({CONTROLLER_CLOUD_CONFIG})")
+    if why is None:
+        return
+    line, column = (0, 0)
+    if loaded.positions is not None:
+        line, column = loaded.positions.at.get(("kubernetesVersion",), (0, 0))
+    raise SpecError([Problem(line, column, "kubernetesVersion", why, loaded.filename)],
+                    loaded.warnings)
 
 
 def write(cluster_dir: Path, outcome: RenderOutcome, *, on_wait=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -66,3 +67,40 @@ def read_limited(path: str | os.PathLike, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def replace_file(path: str | os.PathLike, data: bytes, *, expected: bytes) -> None:
+    """Replace the regular file at ``path`` (through a symlink: the file it names) with
+    ``data`` atomically: a temp file beside it, on disk first, with the old file's mode,
+    renamed over it. Raises :class:`ChangedMeanwhile` when the file no longer holds
+    ``expected`` (someone edited it since it was read); then nothing is written."""
+    target = os.path.realpath(path)
+    directory, name = os.path.split(target)
+    with open(target, "rb") as fh:
+        if fh.read() != expected:
+            raise ChangedMeanwhile(os.fspath(path))
+        mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+        tmp = ""
+        dfd = os.open(directory or ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class ChangedMeanwhile(OSError):
+    """The file changed between reading it and replacing it."""
+
+    def __init__(self, path: str):
+        super().__init__(f"{path} changed while kopsgen was editing it")

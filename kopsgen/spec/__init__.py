@@ -10,7 +10,7 @@ from kopsgen.errors import Problem, SpecError, WorkspaceError
 from kopsgen.safeio import NotRegularFile, TooLarge, read_limited
 from kopsgen.spec.builder import build_spec
 from kopsgen.spec.model import Spec
-from kopsgen.spec.yamlload import load_yaml
+from kopsgen.spec.yamlload import Positions, load_yaml
 
 __all__ = ["Loaded", "Spec", "load_spec", "load_spec_text", "MAX_BYTES"]
 
@@ -24,6 +24,10 @@ class Loaded:
     warnings: list[Problem]
     #: sha256 of the cluster.yaml bytes this was loaded from ("" for text given directly)
     source_digest: str = ""
+    #: Where each key of the file is (line, column), for messages and line-exact edits.
+    positions: Positions | None = None
+    #: The file name problems name (as :class:`Problem` prints it).
+    filename: str = "cluster.yaml"
 
 
 def load_spec_text(text: str, filename: str = "cluster.yaml") -> Loaded:
@@ -35,7 +39,7 @@ def load_spec_text(text: str, filename: str = "cluster.yaml") -> Loaded:
     if errors or spec is None:
         raise SpecError(errors or [Problem(0, 0, "", "invalid cluster.yaml", filename)],
                         warnings)
-    return Loaded(spec, sorted(warnings))
+    return Loaded(spec, sorted(warnings), positions=positions, filename=filename)
 
 
 def load_spec(path: Path) -> Loaded:
@@ -68,4 +72,5 @@ def load_spec(path: Path) -> Loaded:
         raise SpecError([Problem(0, 0, "", "contains NUL bytes; is it a binary file?",
                                  file=name)])
     loaded = load_spec_text(text, name)
-    return Loaded(loaded.spec, loaded.warnings, hashlib.sha256(raw).hexdigest())
+    return Loaded(loaded.spec, loaded.warnings, hashlib.sha256(raw).hexdigest(),
+                  loaded.positions, name)

@@ -268,3 +268,33 @@ def minor_of(version: str) -> tuple[int, int]:
     """``"v1.34.2"`` (normalised) -> ``(1, 34)``."""
     major, minor, _ = version.lstrip("v").split(".")
     return int(major), int(minor)
+
+
+def version_of(version: str) -> tuple[int, int, int]:
+    """``"v1.34.2"`` (normalised) -> ``(1, 34, 2)``."""
+    major, minor, patch = version.lstrip("v").split(".")
+    return int(major), int(minor), int(patch)
+
+
+def control_plane_step(previous: str, wanted: str, *, said: str = "") -> str | None:
+    """Why the control plane may not go from ``previous`` (normalised vX.Y.Z) to ``wanted``
+    in one step, or None. Kubernetes upgrades kube-apiserver one minor at a time (its
+    instances may differ by at most one minor while they are replaced) and supports no
+    minor downgrade (objects are stored in the newer minor's versions, which the older one
+    may not read). A patch release up or down within the minor is fine. ``said`` is how
+    the message names ``previous`` (default: the version itself)."""
+    old, new = minor_of(previous), minor_of(wanted)
+    said = said or previous
+    if new == old:
+        return None
+    if new < old:
+        return (f"{wanted} is of an older minor than {said}; Kubernetes does not support "
+                "downgrading the control plane a minor (kube-apiserver and etcd keep objects "
+                f"in the newer minor's storage versions): stay on {old[0]}.{old[1]} (any "
+                "patch release)")
+    if new[0] != old[0] or new[1] - old[1] > 1:
+        step = f"v{old[0]}.{old[1] + 1}.0" if new[0] == old[0] else f"v{new[0]}.0.0"
+        return (f"{wanted} is more than one minor above {said}; the control plane goes "
+                f"up one minor at a time: go to {old[0]}.{old[1] + 1} first (e.g. {step}), "
+                f"apply it (kopsgen update), then go to {wanted}")
+    return None

@@ -19,7 +19,7 @@ from kopsgen.errors import ExitCode, KopsgenError
 REPO = Path(__file__).resolve().parents[2]
 INIT = ["init", "--cluster-name", "k8s", "--external-dns-name", "k8s.example.com",
         "--region", "us-east-1"]
-WORKFLOW = ["init", "validate", "render", "plan", "up", "update", "status", "destroy",
+WORKFLOW = ["init", "validate", "render", "plan", "up", "update", "upgrade", "status", "destroy",
             "certs", "kubeconfig", "credentials", "schema", "completion", "version"]
 
 
@@ -103,7 +103,7 @@ def test_bash_completes_commands_from_the_printed_script(cli, tmp_path):
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.split()
 
-    assert complete("kopsgen", "up") == ["up", "update"]
+    assert complete("kopsgen", "up") == ["up", "update", "upgrade"]
     assert complete("kopsgen", "destroy", "--de") == ["--delete-etcd-data"]
     for shell in ("zsh", "fish"):
         r = cli("completion", shell)

@@ -76,3 +76,15 @@ def test_pool_without_own_version_follows_the_cluster():
     assert spec.pool("nodepool1").kubernetes_version == "v1.35.0"
     assert sorted(p for p in render_userdata(spec) if "worker" in p) == [
         "userdata/cloud-config-worker"]
+
+
+def test_control_plane_step_one_minor_up_any_patch_no_minor_down():
+    assert rules.control_plane_step("v1.34.2", "v1.35.0") is None
+    assert rules.control_plane_step("v1.34.2", "v1.34.9") is None
+    assert rules.control_plane_step("v1.34.2", "v1.34.0") is None
+    up = rules.control_plane_step("v1.33.4", "v1.35.2")
+    assert up.startswith("v1.35.2 is more than one minor above v1.33.4;")
+    assert "go to 1.34 first (e.g. v1.34.0)" in up
+    down = rules.control_plane_step("v1.35.0", "v1.34.2", said="v1.35.0 (last)")
+    assert down.startswith("v1.34.2 is of an older minor than v1.35.0 (last);")
+    assert rules.version_of("v1.34.12") == (1, 34, 12)
