@@ -96,7 +96,8 @@ def boto(endpoint: str, service: str):
 
 
 def write_overrides(workdir: Path, endpoint: str, zone_id: str) -> None:
-    services = ["autoscaling", "ec2", "elbv2", "iam", "kms", "logs", "route53", "s3", "sts"]
+    services = ["autoscaling", "ec2", "elbv2", "events", "iam", "kms", "logs", "route53", "s3",
+                "sqs", "sts"]
     endpoints = "\n".join(f'    {s:<11} = "{endpoint}"' for s in services)
     (workdir / "moto_override.tf").write_text(
         'provider "aws" {\n'
