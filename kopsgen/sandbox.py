@@ -113,6 +113,8 @@ EMULATOR_DRIFT: dict[str, tuple[str, ...]] = {
     "aws_launch_template": ("tag_specifications",),
     # moto answers a private hosted zone as public, without its VPC.
     "aws_route53_zone": ("vpc",),
+    # moto does not give back a lifecycle hook's unset notification target and role as unset.
+    "aws_autoscaling_lifecycle_hook": ("notification_target_arn", "role_arn"),
 }
 
 
