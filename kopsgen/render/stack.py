@@ -245,6 +245,7 @@ class _Root:
         b.attr("instance_type", c.instance_type)
         b.attr("tenancy", c.tenancy)
         b.attr("root_volume", _volume(c.root_volume))
+        b.attr("termination_queue_url", Raw("module.node_termination.queue_url"))
         self.node_common(b, "controller")
         return b
 

@@ -141,6 +141,7 @@ module "controllers" {
   instance_type         = "m6i.large"
   tenancy               = "default"
   root_volume           = { size = 50, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = module.cluster_key.key_arn

@@ -137,6 +137,7 @@ module "controllers" {
   instance_type         = "m3.medium"
   tenancy               = "default"
   root_volume           = { size = 30, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = "kubeops-admin"
   kms_key_arn           = module.cluster_key.key_arn

@@ -138,6 +138,7 @@ module "controllers" {
   instance_type         = "t3.medium"
   tenancy               = "default"
   root_volume           = { size = 30, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

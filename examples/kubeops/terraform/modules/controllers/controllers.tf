@@ -29,6 +29,8 @@ module "bootstrap" {
   cloud_config_key    = local.cloud_config_key
   cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
   credentials_sha256  = var.credentials_sha256
+  # The node termination handler (an add-on on the controllers) reads this queue.
+  termination_queue_url = var.termination_queue_url
 }
 
 resource "aws_launch_template" "this" {

@@ -185,3 +185,8 @@ variable "health_check_grace_period" {
     error_message = "health_check_grace_period must be at least 60 seconds."
   }
 }
+
+variable "termination_queue_url" {
+  type        = string
+  description = "URL of the node termination queue (the node_termination module's queue_url), which the controllers' node termination handler reads."
+}
