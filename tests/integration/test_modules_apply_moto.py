@@ -256,6 +256,9 @@ def test_seed_root_applies_replans_clean_and_destroys(tmp_path: Path, moto_endpo
         "k8s-controller": 2,
         "k8s-nodepool1": 4,
     }
+    # Controllers count as healthy when the load balancers say so (kube-apiserver /readyz).
+    (controllers,) = [g for g in asgs if g["AutoScalingGroupName"] == "k8s-controller"]
+    assert (controllers["HealthCheckType"], controllers["HealthCheckGracePeriod"]) == ("ELB", 600)
 
     # In-cluster clients' endpoint (what tests/unit/test_api_reachability.py reads off the
     # HCL), as the emulator holds it: an internal load balancer in the controllers' subnets
