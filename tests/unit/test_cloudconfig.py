@@ -238,7 +238,6 @@ def test_every_manifest_validates_against_its_kubernetes_minor(minor: str) -> No
         "RoleBinding",
         "CSIDriver",
         "StorageClass",
-        "PodDisruptionBudget",
     } <= kinds
     for path, doc in docs:
         try:
