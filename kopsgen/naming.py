@@ -68,6 +68,13 @@ def state_key(spec: Spec, s3_prefix: str | None = None) -> str:
     return f"{assets_prefix(spec, s3_prefix)}/terraform.tfstate"
 
 
+def autoscaling_group_names(spec: Spec) -> tuple[str, ...]:
+    """The cluster's auto scaling groups as the controllers and nodepool modules name them:
+    ``<cluster>-controller`` and ``<cluster>-<pool>`` for every node pool."""
+    return (f"{spec.cluster_name}-controller",
+            *(f"{spec.cluster_name}-{p.name}" for p in spec.node_pools))
+
+
 def pool_module(pool: NodePool) -> str:
     """Terraform module name of a node pool: addressed by the pool's own name."""
     return f"pool_{pool.name}"

@@ -112,6 +112,13 @@ PINS: dict[str, Pin] = {
         "v2.16.0", PROMOTER.format("sig-storage") + " @0279c5e0",
         "registry.k8s.io/sig-storage/livenessprobe",
         "sha256:88092d100909918ae0a768956cf78c88bc59cd7232720f7cdbdfb5d2e235001e"),
+    "node-termination-handler": Pin(
+        "v1.25.3", "aws/aws-node-termination-handler release v1.25.3 (image in the "
+        "public.ecr.aws/aws-ec2 gallery; openshift/hypershift pins the same tag as its "
+        "DefaultAWSNodeTerminationHandlerImage); config keys read in its pkg/config/config.go",
+        "public.ecr.aws/aws-ec2/aws-node-termination-handler", None,
+        why_no_digest="its releases publish no image digest; pin it when one is read off "
+        "the registry"),
 }
 
 DEFAULT_KUBERNETES_VERSION = PINS["kubernetes"].version

@@ -47,7 +47,7 @@ SERVER_FILE = "server.json"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "kopsgen-sandbox", "AWS_SECRET_ACCESS_KEY": "kopsgen-sandbox",
                "AWS_SESSION_TOKEN": ""}
 SERVICES = ("autoscaling", "ec2", "elbv2", "iam", "kms", "route53", "s3", "sts", "logs",
-            "resourcegroupstaggingapi")
+            "sqs", "events", "resourcegroupstaggingapi")
 #: Modules that take the KMS key ARN, the image id, the hosted zone (see kopsgen.render.stack).
 KMS_MODULES = ("assets_bucket", "iam", "etcd", "controllers")
 IMAGE_MODULES = ("etcd", "controllers")
@@ -113,6 +113,8 @@ EMULATOR_DRIFT: dict[str, tuple[str, ...]] = {
     "aws_launch_template": ("tag_specifications",),
     # moto answers a private hosted zone as public, without its VPC.
     "aws_route53_zone": ("vpc",),
+    # moto does not give back a lifecycle hook's unset notification target and role as unset.
+    "aws_autoscaling_lifecycle_hook": ("notification_target_arn", "role_arn"),
 }
 
 

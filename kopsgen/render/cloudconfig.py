@@ -47,7 +47,8 @@ IMAGES: dict[str, str] = {
         ("flannel_cni_plugin", "flannel-cni-plugin"), ("ebs_csi_driver", "ebs-csi-driver"),
         ("csi_provisioner", "csi-provisioner"), ("csi_attacher", "csi-attacher"),
         ("csi_resizer", "csi-resizer"), ("csi_node_driver_registrar", "csi-node-driver-registrar"),
-        ("csi_livenessprobe", "csi-livenessprobe"))
+        ("csi_livenessprobe", "csi-livenessprobe"),
+        ("node_termination_handler", "node-termination-handler"))
 }
 
 #: The credentials each role fetches into /etc/kubernetes/pki (S3 key

@@ -130,11 +130,20 @@ class _Root:
                         if not spec.vpc_id else
                         "Subnets, routes and the node roles' security groups in the existing "
                         "VPC (vpcId)."), self.network()]
+        b = self.module("node_termination", "node_termination")
+        b.attr("cluster_name", spec.cluster_name)
+        b.attr("autoscaling_group_names", list(naming.autoscaling_group_names(spec)))
+        out += [Comment("Events that end an instance (termination lifecycle hooks, spot "
+                        "interruptions, rebalance\nrecommendations, scheduled maintenance), "
+                        "queued for the node termination handler,\nwhich drains the node "
+                        "first (docs/updates.md)."), b]
         b = self.module("iam", "iam")
         b.attr("cluster_name", spec.cluster_name)
         b.attr("assets_bucket", self.bucket)
         b.attr("assets_prefix", self.prefix)
         b.attr("kms_key_arn", self.kms)
+        b.attr("termination_queue_arn", Raw("module.node_termination.queue_arn"))
+        b.attr("autoscaling_group_names", list(naming.autoscaling_group_names(spec)))
         out += [Comment("An IAM role per node role (etcd, controller, worker), each reading only "
                         "its own assets."), b]
         out += [Comment("The etcd members: one instance each, with a data volume that outlives "
@@ -236,6 +245,7 @@ class _Root:
         b.attr("instance_type", c.instance_type)
         b.attr("tenancy", c.tenancy)
         b.attr("root_volume", _volume(c.root_volume))
+        b.attr("termination_queue_url", Raw("module.node_termination.queue_url"))
         self.node_common(b, "controller")
         return b
 

@@ -81,3 +81,9 @@ variable "credentials_sha256" {
     error_message = "credentials_sha256 must be 64 lowercase hex digits or \"none\"."
   }
 }
+
+variable "termination_queue_url" {
+  type        = string
+  description = "URL of the node termination queue, for the controllers' handler (KOPSGEN_TERMINATION_QUEUE_URL in /etc/kopsgen/environment); \"\" for other roles, whose user data then leaves it out."
+  default     = ""
+}

@@ -38,6 +38,12 @@ DRIVER_TAGS = {**OWNED, "ebs.csi.aws.com/cluster": "true", "CSIVolumeName": "pvc
 # What the cloud-controller-manager tags the load balancers, target groups and listeners of
 # a Service with (cloud-provider-aws aws_loadbalancer.go: buildTags + TagNameKubernetesService).
 SERVICE_LB_TAGS = {**OWNED, "kubernetes.io/service-name": "default/web"}
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:k8s-node-termination"
+
+
+def group_arn(name: str) -> str:
+    return (f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:"
+            f"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0:autoScalingGroupName/{name}")
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -71,6 +77,9 @@ module "iam" {{
   assets_bucket = "{BUCKET}"
   assets_prefix = "{PREFIX}"
   kms_key_arn   = "{KEY}"
+
+  termination_queue_arn   = "{QUEUE}"
+  autoscaling_group_names = ["k8s-controller", "k8s-nodepool1"]
 }}
 """)
     env = helpers.terraform_env(tmp)
@@ -100,7 +109,9 @@ module "iam" {{
     attached = {rc["address"] for rc in plan["resource_changes"]
                 if rc["type"] == "aws_iam_role_policy_attachment"}
     assert attached == {"module.iam.aws_iam_role_policy_attachment.controller_cloud_provider",
-                        "module.iam.aws_iam_role_policy_attachment.controller_ebs_csi"}
+                        "module.iam.aws_iam_role_policy_attachment.controller_ebs_csi",
+                        "module.iam.aws_iam_role_policy_attachment."
+                        "controller_node_termination_handler"}
     found["controller"].update(managed)
     assert set(found) == {"etcd", "controller", "worker"}, found.keys()
     return found
@@ -230,6 +241,9 @@ REVIEWED = {
     ("controller", "DeleteOnlyTheDriversSnapshots"): "only this cluster's driver snapshots",
     ("controller", "AttachToThisClustersNodesButNotEtcdMembers"):
         "instances of this cluster with kopsgen.io/role controller or worker",
+    ("controller", "DescribeInstances"):
+        "the node termination handler's read-only lookups (instance -> group, group tags, "
+        "instance -> node name); AWS scopes none of these three to a resource",
     ("controller", "GrantEC2UseOfTheClusterKeyForVolumes"): "grants for AWS resources, through EC2",
     ("controller", "EncryptVolumesWithTheClusterKeyThroughEC2Only"): "kms:ViaService = EC2",
     **{(role, "DecryptOwnRoleAssetsThroughS3Only"):
@@ -441,3 +455,23 @@ def test_the_tags_the_policies_rely_on_are_set():
     assert "- --k8s-tag-cluster-id={{ cluster_name }}" in ebs
     ccm = (addons / "aws-cloud-controller-manager.yaml").read_text()
     assert "- --configure-cloud-routes=false" in ccm
+
+
+def test_the_termination_handler_drains_only_this_clusters_groups_from_its_own_queue(policies):
+    controller = policies["controller"]
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
+        assert may(controller, action, QUEUE)
+        assert not may(controller, action, QUEUE.replace("k8s-node", "other-node"))
+    assert not may(controller, "sqs:SendMessage", QUEUE)
+    for group in ("k8s-controller", "k8s-nodepool1"):
+        assert may(controller, "autoscaling:CompleteLifecycleAction", group_arn(group))
+    # Another cluster whose name starts with this one's ("k8s-prod-nodepool1") is not ours.
+    for foreign in ("k8s-prod-nodepool1", "other-controller"):
+        assert not may(controller, "autoscaling:CompleteLifecycleAction", group_arn(foreign))
+    assert not may(controller, "autoscaling:CompleteLifecycleAction",
+                   group_arn("k8s-controller").replace(ACCOUNT, "444455556666"))
+    # Only the controllers run the handler.
+    for role in ("etcd", "worker"):
+        assert not may(policies[role], "sqs:ReceiveMessage", QUEUE)
+        assert not may(policies[role], "autoscaling:CompleteLifecycleAction",
+                       group_arn("k8s-nodepool1"))

@@ -41,14 +41,30 @@ NODE_CONTENT = [
 ]
 
 
+#: What drained rollouts (docs/updates.md) added to every cluster: new resources only --
+#: the termination queue and its rules, a lifecycle hook per group, the handler's policy --
+#: and, in place, the controllers' group's health check and refresh preferences (with the
+#: emulator's drift of that group, test_modules_apply_moto.EMULATOR_DRIFT).
+DRAIN_CREATES = (r"module\.node_termination\..+",
+                 r"module\.[a-z_0-9]+\.aws_autoscaling_lifecycle_hook\.drain",
+                 r"module\.iam\.aws_iam_policy\.node_termination_handler",
+                 r"module\.iam\.aws_iam_role_policy_attachment\.controller_node_termination_handler")
+DRAIN_UPDATES = [(r"module\.controllers\.aws_autoscaling_group\.this",
+                  {"health_check_type", "health_check_grace_period", "instance_refresh",
+                   "launch_template", "capacity_reservation_specification"})]
+
+
 def newer_node_content(drift: str) -> bool:
-    """Whether one of unexplained_drift's lines is a change of what nodes boot from."""
-    m = re.fullmatch(r"(\S+) \['update'\] \[(.*)\]", drift)
+    """Whether one of unexplained_drift's lines is a change of what nodes boot from, or
+    what drained rollouts added."""
+    m = re.fullmatch(r"(\S+) \['(update|create)'\] \[(.*)\]", drift)
     if m is None:
         return False
-    attrs = {a.strip().strip("'") for a in m.group(2).split(",") if a.strip()}
+    if m.group(2) == "create":
+        return any(re.fullmatch(pattern, m.group(1)) for pattern in DRAIN_CREATES)
+    attrs = {a.strip().strip("'") for a in m.group(3).split(",") if a.strip()}
     return any(re.fullmatch(pattern, m.group(1)) and (allowed is None or attrs <= allowed)
-               for pattern, allowed in NODE_CONTENT)
+               for pattern, allowed in NODE_CONTENT + DRAIN_UPDATES)
 
 
 def plan_json(terraform: str, workdir: Path, env: dict[str, str]) -> tuple[str, dict]:

@@ -40,6 +40,11 @@ EMULATOR_DRIFT = [
         "follows the launch template's version; moto returns an empty reservation preference",
     ),
     (
+        r"module\.[a-z_0-9]+\.aws_autoscaling_lifecycle_hook\.drain",
+        {"notification_target_arn", "role_arn"},
+        "moto does not give back a hook's unset notification target and role as unset",
+    ),
+    (
         r"module\.[a-z_0-9]+\.aws_vpc_security_group_(ingress|egress)_rule\..+",
         {"description"},
         "moto drops the description of rules that reference a security group",
@@ -96,7 +101,8 @@ def boto(endpoint: str, service: str):
 
 
 def write_overrides(workdir: Path, endpoint: str, zone_id: str) -> None:
-    services = ["autoscaling", "ec2", "elbv2", "iam", "kms", "logs", "route53", "s3", "sts"]
+    services = ["autoscaling", "ec2", "elbv2", "events", "iam", "kms", "logs", "route53", "s3",
+                "sqs", "sts"]
     endpoints = "\n".join(f'    {s:<11} = "{endpoint}"' for s in services)
     (workdir / "moto_override.tf").write_text(
         'provider "aws" {\n'
@@ -119,6 +125,65 @@ def write_overrides(workdir: Path, endpoint: str, zone_id: str) -> None:
     (workdir / "modules" / "assets_bucket" / "moto_override.tf").write_text(TLS_POLICY_OVERRIDE)
     (workdir / "moto_ami").mkdir()
     (workdir / "moto_ami" / "main.tf").write_text(f'output "id" {{\n  value = "{MOTO_AMI}"\n}}\n')
+
+
+# An Auto Scaling termination lifecycle event as EventBridge delivers it (Amazon EC2 Auto
+# Scaling User Guide, "Amazon EC2 Auto Scaling event reference": "EC2 Instance-terminate
+# Lifecycle Action"), for the group named.
+def lifecycle_event(group: str) -> dict:
+    return {
+        "Source": "aws.autoscaling",
+        "DetailType": "EC2 Instance-terminate Lifecycle Action",
+        "Resources": [f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:"
+                      f"59fcbb81-bd02-485d-80ce-563ef5b237bf:autoScalingGroupName/{group}"],
+        "Detail": json.dumps({
+            "Origin": "AutoScalingGroup",
+            "Destination": "EC2",
+            "LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
+            "AutoScalingGroupName": group,
+            "LifecycleHookName": "kopsgen-drain",
+            "EC2InstanceId": "i-1234567890abcdef0",
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        }),
+    }
+
+
+def check_drained_terminations(endpoint: str, groups: list[dict]) -> None:
+    """Every group waits for a drain on termination, and what says so reaches the queue."""
+    autoscaling, events, sqs = (boto(endpoint, s) for s in ("autoscaling", "events", "sqs"))
+    for g in groups:
+        hooks = autoscaling.describe_lifecycle_hooks(
+            AutoScalingGroupName=g["AutoScalingGroupName"])["LifecycleHooks"]
+        assert [(h["LifecycleHookName"], h["LifecycleTransition"], h["HeartbeatTimeout"],
+                 h["DefaultResult"]) for h in hooks] == [
+            ("kopsgen-drain", "autoscaling:EC2_INSTANCE_TERMINATING", 300, "CONTINUE")], hooks
+    url = sqs.get_queue_url(QueueName="k8s-node-termination")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["MessageRetentionPeriod"], attrs.get("SqsManagedSseEnabled")) == ("300", "true")
+    policy = json.loads(attrs["Policy"])
+    (statement,) = policy["Statement"]
+    assert (statement["Principal"], statement["Action"], statement["Resource"]) == (
+        {"Service": "events.amazonaws.com"}, "sqs:SendMessage", attrs["QueueArn"])
+    rules = {r["Name"]: r for r in events.list_rules(NamePrefix="k8s-termination-")["Rules"]}
+    assert set(rules) == {f"k8s-termination-{k}" for k in (
+        "asg-lifecycle", "spot-interruption", "rebalance", "state-change", "scheduled-change")}
+    assert sorted(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
+        r["Arn"] for r in rules.values())
+    for name in rules:
+        targets = events.list_targets_by_rule(Rule=name)["Targets"]
+        assert [t["Arn"] for t in targets] == [attrs["QueueArn"]], (name, targets)
+    # The rule's pattern matches the real event of a cluster group, and not that of another
+    # cluster whose name merely starts with this one's.
+    sent = events.put_events(Entries=[lifecycle_event("k8s-prod-nodepool1"),
+                                      lifecycle_event("k8s-nodepool1")])
+    assert sent["FailedEntryCount"] == 0, sent
+    received = []
+    for _ in range(3):
+        received += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=1).get("Messages", [])
+    bodies = [json.loads(m["Body"]) for m in received]
+    assert [(b["detail-type"], b["detail"]["AutoScalingGroupName"]) for b in bodies] == [
+        ("EC2 Instance-terminate Lifecycle Action", "k8s-nodepool1")], bodies
 
 
 def leftovers(endpoint: str) -> list[str]:
@@ -191,6 +256,9 @@ def test_seed_root_applies_replans_clean_and_destroys(tmp_path: Path, moto_endpo
         "k8s-controller": 2,
         "k8s-nodepool1": 4,
     }
+    # Controllers count as healthy when the load balancers say so (kube-apiserver /readyz).
+    (controllers,) = [g for g in asgs if g["AutoScalingGroupName"] == "k8s-controller"]
+    assert (controllers["HealthCheckType"], controllers["HealthCheckGracePeriod"]) == ("ELB", 600)
 
     # In-cluster clients' endpoint (what tests/unit/test_api_reachability.py reads off the
     # HCL), as the emulator holds it: an internal load balancer in the controllers' subnets
@@ -218,6 +286,8 @@ def test_seed_root_applies_replans_clean_and_destroys(tmp_path: Path, moto_endpo
         HostedZoneId=private["Id"])["ResourceRecordSets"]
     (api,) = [r for r in records if r["Name"] == "api.k8s.internal."]
     assert api["AliasTarget"]["DNSName"].rstrip(".").lower() == internal["DNSName"].lower()
+
+    check_drained_terminations(moto_endpoint, asgs)
 
     state = run([terraform, "show", "-json"], workdir, env).stdout
     assert "PRIVATE KEY" not in state

@@ -4,6 +4,7 @@ validates with the real terraform; one node pool's change touches only that pool
 from __future__ import annotations
 
 import difflib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_s3_uri_selects_the_s3_backend(tmp_path):
     assert "use_lockfile = true" in versions and "encrypt      = true" in versions
     main = (workdir / "main.tf").read_text()
     assert 'module "assets_bucket"' not in main
-    assert 'assets_prefix = "clusters/prod"' in main
+    assert re.search(r'\n  assets_prefix += "clusters/prod"\n', main)
 
 
 def _render_main(text: str) -> dict[str, str]:
@@ -90,9 +91,11 @@ def _changed_lines(a: dict[str, str], b: dict[str, str]) -> list[str]:
     return out
 
 
-def _pool_lines_only(lines: list[str], rendered: dict[str, str], pool: str) -> None:
-    """The changed lines are exactly the pool's module block (with its comment) and its
-    output entry."""
+def _pool_lines_only(lines: list[str], rendered: dict[str, str], pool: str,
+                     cluster: str = "batch") -> None:
+    """The changed lines are exactly the pool's module block (with its comment), its
+    output entry and its group's name in the two lists of the cluster's groups (the
+    termination rule's and the handler's policy's, one name a line)."""
     main = rendered["terraform/main.tf"].splitlines()
     start = main.index(f'module "pool_{pool}" {{')
     while start > 0 and main[start - 1].startswith("#"):
@@ -101,6 +104,7 @@ def _pool_lines_only(lines: list[str], rendered: dict[str, str], pool: str) -> N
     expected = [ln for ln in main[start:end + 1] if ln.strip()]
     expected += [ln for ln in rendered["terraform/outputs.tf"].splitlines()
                  if f"module.pool_{pool}." in ln]
+    expected += [f'    "{cluster}-{pool}",'] * 2
     assert sorted(ln[1:] for ln in lines if ln[1:].strip()) == sorted(expected)
 
 

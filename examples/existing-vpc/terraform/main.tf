@@ -48,14 +48,32 @@ module "network" {
   ssh_access_allowed_source_cidrs = ["172.31.0.0/16"]
 }
 
+# Events that end an instance (termination lifecycle hooks, spot interruptions, rebalance
+# recommendations, scheduled maintenance), queued for the node termination handler,
+# which drains the node first (docs/updates.md).
+module "node_termination" {
+  source = "./modules/node_termination"
+
+  cluster_name = "shared"
+  autoscaling_group_names = [
+    "shared-controller",
+    "shared-workers",
+  ]
+}
+
 # An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
-  cluster_name  = "shared"
-  assets_bucket = module.assets_bucket.name
-  assets_prefix = "shared"
-  kms_key_arn   = module.cluster_key.key_arn
+  cluster_name          = "shared"
+  assets_bucket         = module.assets_bucket.name
+  assets_prefix         = "shared"
+  kms_key_arn           = module.cluster_key.key_arn
+  termination_queue_arn = module.node_termination.queue_arn
+  autoscaling_group_names = [
+    "shared-controller",
+    "shared-workers",
+  ]
 }
 
 # The etcd members: one instance each, with a data volume that outlives it.
@@ -121,6 +139,7 @@ module "controllers" {
   instance_type         = "t3.medium"
   tenancy               = "default"
   root_volume           = { size = 30, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = "shared-admin"
   kms_key_arn           = module.cluster_key.key_arn

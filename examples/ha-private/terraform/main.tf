@@ -42,14 +42,32 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# Events that end an instance (termination lifecycle hooks, spot interruptions, rebalance
+# recommendations, scheduled maintenance), queued for the node termination handler,
+# which drains the node first (docs/updates.md).
+module "node_termination" {
+  source = "./modules/node_termination"
+
+  cluster_name = "prod"
+  autoscaling_group_names = [
+    "prod-controller",
+    "prod-general",
+  ]
+}
+
 # An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
-  cluster_name  = "prod"
-  assets_bucket = "example-kopsgen-state"
-  assets_prefix = "clusters/prod"
-  kms_key_arn   = module.cluster_key.key_arn
+  cluster_name          = "prod"
+  assets_bucket         = "example-kopsgen-state"
+  assets_prefix         = "clusters/prod"
+  kms_key_arn           = module.cluster_key.key_arn
+  termination_queue_arn = module.node_termination.queue_arn
+  autoscaling_group_names = [
+    "prod-controller",
+    "prod-general",
+  ]
 }
 
 # The etcd members: one instance each, with a data volume that outlives it.
@@ -123,6 +141,7 @@ module "controllers" {
   instance_type         = "m6i.large"
   tenancy               = "default"
   root_volume           = { size = 50, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = module.cluster_key.key_arn

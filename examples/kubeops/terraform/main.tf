@@ -46,14 +46,32 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# Events that end an instance (termination lifecycle hooks, spot interruptions, rebalance
+# recommendations, scheduled maintenance), queued for the node termination handler,
+# which drains the node first (docs/updates.md).
+module "node_termination" {
+  source = "./modules/node_termination"
+
+  cluster_name = "k8s"
+  autoscaling_group_names = [
+    "k8s-controller",
+    "k8s-nodepool1",
+  ]
+}
+
 # An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
-  cluster_name  = "k8s"
-  assets_bucket = module.assets_bucket.name
-  assets_prefix = "k8s"
-  kms_key_arn   = module.cluster_key.key_arn
+  cluster_name          = "k8s"
+  assets_bucket         = module.assets_bucket.name
+  assets_prefix         = "k8s"
+  kms_key_arn           = module.cluster_key.key_arn
+  termination_queue_arn = module.node_termination.queue_arn
+  autoscaling_group_names = [
+    "k8s-controller",
+    "k8s-nodepool1",
+  ]
 }
 
 # The etcd members: one instance each, with a data volume that outlives it.
@@ -119,6 +137,7 @@ module "controllers" {
   instance_type         = "m3.medium"
   tenancy               = "default"
   root_volume           = { size = 30, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = "kubeops-admin"
   kms_key_arn           = module.cluster_key.key_arn

@@ -41,14 +41,38 @@ module "network" {
   ssh_access_allowed_source_cidrs = []
 }
 
+# Events that end an instance (termination lifecycle hooks, spot interruptions, rebalance
+# recommendations, scheduled maintenance), queued for the node termination handler,
+# which drains the node first (docs/updates.md).
+module "node_termination" {
+  source = "./modules/node_termination"
+
+  cluster_name = "batch"
+  autoscaling_group_names = [
+    "batch-controller",
+    "batch-system",
+    "batch-batch-spot",
+    "batch-web",
+    "batch-heavy",
+  ]
+}
+
 # An IAM role per node role (etcd, controller, worker), each reading only its own assets.
 module "iam" {
   source = "./modules/iam"
 
-  cluster_name  = "batch"
-  assets_bucket = module.assets_bucket.name
-  assets_prefix = "batch"
-  kms_key_arn   = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  cluster_name          = "batch"
+  assets_bucket         = module.assets_bucket.name
+  assets_prefix         = "batch"
+  kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  termination_queue_arn = module.node_termination.queue_arn
+  autoscaling_group_names = [
+    "batch-controller",
+    "batch-system",
+    "batch-batch-spot",
+    "batch-web",
+    "batch-heavy",
+  ]
 }
 
 # The etcd members: one instance each, with a data volume that outlives it.
@@ -114,6 +138,7 @@ module "controllers" {
   instance_type         = "t3.medium"
   tenancy               = "default"
   root_volume           = { size = 30, type = "gp3" }
+  termination_queue_url = module.node_termination.queue_url
   ami_id                = module.flatcar_ami.id
   key_name              = null
   kms_key_arn           = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -36,5 +36,13 @@ until "${kubectl[@]}" delete clusterrolebinding kopsgen:node-autoapprove-bootstr
 done
 apply "${addons}/kopsgen-rbac.yaml"
 echo "kopsgen-apply-addons: bootstrap RBAC applied: kubelets may request their certificates"
+# The node termination handler's queue is Terraform's (its URL names the account), so its
+# ConfigMap is written here, from the user data's environment, before the handler starts.
+queue=$(mktemp)
+trap 'rm -f "${err}" "${queue}"' EXIT
+"${kubectl[@]}" create configmap aws-node-termination-handler --namespace=kube-system \
+  --from-literal=QUEUE_URL="${KOPSGEN_TERMINATION_QUEUE_URL:?the user data names no termination queue}" \
+  --dry-run=client --output=yaml > "${queue}"
+apply "${queue}"
 apply "${addons}/"
 echo "kopsgen-apply-addons: every add-on in ${addons} applied"

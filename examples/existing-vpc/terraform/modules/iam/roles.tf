@@ -73,6 +73,26 @@ resource "aws_iam_role_policy_attachment" "controller_ebs_csi" {
   policy_arn = aws_iam_policy.ebs_csi.arn
 }
 
+# The AWS Node Termination Handler runs on the controllers (host network, so it has their
+# instance role): it reads the termination queue, completes the lifecycle actions of this
+# cluster's groups and looks instances up to find their nodes.
+resource "aws_iam_policy" "node_termination_handler" {
+  name        = "${var.cluster_name}-node-termination-handler"
+  description = "kopsgen cluster ${var.cluster_name}: AWS Node Termination Handler (queue mode)"
+  policy = templatefile("${path.module}/policies/node-termination-handler.json.tftpl", {
+    partition  = data.aws_partition.current.partition
+    region     = data.aws_region.current.name
+    account_id = split(":", var.termination_queue_arn)[4] # the queue's account is the groups'
+    groups     = var.autoscaling_group_names
+    queue_arn  = var.termination_queue_arn
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "controller_node_termination_handler" {
+  role       = aws_iam_role.this["controller"].name
+  policy_arn = aws_iam_policy.node_termination_handler.arn
+}
+
 resource "aws_iam_role_policy" "worker_node" {
   name   = "node"
   role   = aws_iam_role.this["worker"].id

@@ -1,7 +1,11 @@
 data "aws_region" "current" {}
 
 locals {
-  environment = {
+  # The queue URL only where there is one (the controllers): other roles' user data, and
+  # so their instances, do not change.
+  queue = var.termination_queue_url == "" ? {} : { KOPSGEN_TERMINATION_QUEUE_URL = var.termination_queue_url }
+
+  environment = merge(local.queue, {
     KOPSGEN_ROLE                = var.role
     KOPSGEN_REGION              = data.aws_region.current.name
     KOPSGEN_ASSETS_BUCKET       = var.assets_bucket
@@ -13,7 +17,7 @@ locals {
     KOPSGEN_CLOUD_CONFIG_KEY    = var.cloud_config_key
     KOPSGEN_CLOUD_CONFIG_SHA256 = var.cloud_config_sha256
     KOPSGEN_CREDENTIALS_SHA256  = var.credentials_sha256
-  }
+  })
 
   user_data = templatefile("${path.module}/bootstrap.yaml.tftpl", {
     role                = var.role

@@ -139,3 +139,16 @@ resource "aws_autoscaling_group" "this" {
     }
   }
 }
+
+# Every termination waits for the node termination handler (on the controllers) to drain
+# the node -- evicting its pods, so PodDisruptionBudgets hold -- for at most five minutes:
+# with no answer by then the termination goes ahead (CONTINUE), so a handler that is down
+# slows a rollout but never stops it. A resource of its own, not initial_lifecycle_hook,
+# which AWS reads only when the group is created.
+resource "aws_autoscaling_lifecycle_hook" "drain" {
+  name                   = "kopsgen-drain"
+  autoscaling_group_name = aws_autoscaling_group.this.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  heartbeat_timeout      = 300
+  default_result         = "CONTINUE"
+}

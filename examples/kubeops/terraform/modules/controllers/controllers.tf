@@ -2,6 +2,10 @@ data "aws_default_tags" "current" {}
 
 locals {
   cloud_config_key = "userdata/controllers/cloud-config-controller"
+
+  # One controller's share of the group, on top of 100%: 150 for two, 134 for three.
+  controllers            = max(var.min_size, coalesce(var.desired_capacity, var.min_size))
+  max_healthy_percentage = min(200, max(100, var.min_healthy_percentage + ceil(100 / local.controllers)))
 }
 
 # The controllers' cloud-config, uploaded with them; a new version changes the launch
@@ -25,6 +29,8 @@ module "bootstrap" {
   cloud_config_key    = local.cloud_config_key
   cloud_config_sha256 = filesha256(aws_s3_object.cloud_config.source)
   credentials_sha256  = var.credentials_sha256
+  # The node termination handler (an add-on on the controllers) reads this queue.
+  termination_queue_url = var.termination_queue_url
 }
 
 resource "aws_launch_template" "this" {
@@ -85,23 +91,28 @@ resource "aws_autoscaling_group" "this" {
   vpc_zone_identifier = var.subnet_ids
   target_group_arns   = [aws_lb_target_group.api.arn, aws_lb_target_group.internal.arn]
 
-  # EC2 health only: replacing controllers whenever the API flaps (e.g. while etcd
-  # recovers) would turn a brief outage into a long one.
-  health_check_type = "EC2"
+  # The load balancers' health check (kube-apiserver's /readyz): an instance refresh counts a
+  # new controller in service only once its API server is ready, so a bad one stops the
+  # rollout while the old controllers keep serving. The grace period covers a boot
+  # (docs/updates.md: what "healthy" means and what it does not cover).
+  health_check_type         = "ELB"
+  health_check_grace_period = var.health_check_grace_period
 
   launch_template {
     id      = aws_launch_template.this.id
     version = aws_launch_template.this.latest_version
   }
 
-  # A new launch template version (image, user data) replaces controllers one at a time,
-  # starting the replacement before stopping the old one.
+  # A new launch template version (image, user data) replaces controllers one at a time:
+  # with every controller kept in service (100%), room for exactly one more makes the
+  # refresh launch one replacement, wait until it is healthy, then terminate one old one.
   instance_refresh {
     strategy = "Rolling"
 
     preferences {
       min_healthy_percentage = var.min_healthy_percentage
-      max_healthy_percentage = 200
+      max_healthy_percentage = local.max_healthy_percentage
+      instance_warmup        = var.health_check_grace_period
     }
   }
 
@@ -117,4 +128,17 @@ resource "aws_autoscaling_group" "this" {
       error_message = "The controllers need the etcd members' names."
     }
   }
+}
+
+# Every termination waits for the node termination handler (on the controllers) to drain
+# the node -- evicting its pods, so PodDisruptionBudgets hold -- for at most five minutes:
+# with no answer by then the termination goes ahead (CONTINUE), so a handler that is down
+# slows a rollout but never stops it. A resource of its own, not initial_lifecycle_hook,
+# which AWS reads only when the group is created.
+resource "aws_autoscaling_lifecycle_hook" "drain" {
+  name                   = "kopsgen-drain"
+  autoscaling_group_name = aws_autoscaling_group.this.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  heartbeat_timeout      = 300
+  default_result         = "CONTINUE"
 }

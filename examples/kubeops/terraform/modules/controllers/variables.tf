@@ -174,3 +174,19 @@ variable "credentials_sha256" {
   description = "SHA-256 of the controller credentials as `kopsgen credentials push` uploads them (terraform/credentials.auto.tfvars.json; no secret), or \"none\". A change rolls the controllers (a new launch template version)."
   default     = "none"
 }
+
+variable "health_check_grace_period" {
+  type        = number
+  description = "Seconds a new controller has to boot before its load balancer health check (kube-apiserver /readyz) counts, and before an instance refresh moves on; e.g. 600."
+  default     = 600
+
+  validation {
+    condition     = var.health_check_grace_period >= 60
+    error_message = "health_check_grace_period must be at least 60 seconds."
+  }
+}
+
+variable "termination_queue_url" {
+  type        = string
+  description = "URL of the node termination queue (the node_termination module's queue_url), which the controllers' node termination handler reads."
+}

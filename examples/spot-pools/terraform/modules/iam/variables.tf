@@ -22,3 +22,13 @@ variable "kms_key_arn" {
   type        = string
   description = "ARN of the cluster's KMS key, the only key the roles may decrypt with."
 }
+
+variable "termination_queue_arn" {
+  type        = string
+  description = "ARN of the node termination queue (the node_termination module's queue_arn): the controllers' handler may receive and delete its messages and nothing else of SQS."
+}
+
+variable "autoscaling_group_names" {
+  type        = list(string)
+  description = "Names of the cluster's auto scaling groups (e.g. [\"k8s-controller\", \"k8s-nodepool1\"]), whose lifecycle actions the controllers' handler may complete."
+}
