@@ -197,7 +197,8 @@ def test_units_that_use_credentials_require_them(role: str) -> None:
         # The program a unit runs (after kopsgen-retry) reads /etc/kubernetes/...
         if programs and name != "kopsgen-credentials.service" and "/etc/kubernetes/" in fs[programs[-1]]:
             users.add(name)
-    expected = {"etcd": {"etcd.service", "kopsgen-etcd-reconcile.service"},
+    expected = {"etcd": {"etcd.service", "kopsgen-etcd-reconcile.service",
+                         "kopsgen-etcd-backup.service"},
                 "worker": {"kubelet.service"}}.get(
         role, {"kubelet.service", "kopsgen-addons.service", "kopsgen-node-role.service",
                "kopsgen-approve-kubelet-serving.service"}
