@@ -1,6 +1,6 @@
 # The etcd members' snapshots (kopsgen-etcd-backup): they may put objects below
-# backups/etcd/ of the cluster prefix and nothing more -- no read, list or delete, so a
-# member cannot read or remove the backups it wrote. While cluster.yaml has
+# backups/etcd/ of the cluster prefix, SSE-KMS under the cluster key, and nothing more --
+# no read, list or delete, so a member cannot read or remove the backups it wrote. While cluster.yaml has
 # etcd.restore.snapshot, they may also read that one snapshot (a new member restores it).
 resource "aws_iam_role_policy" "etcd_backups" {
   name = "etcd-backups"

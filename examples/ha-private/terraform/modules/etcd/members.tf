@@ -29,6 +29,25 @@ resource "aws_s3_object" "members" {
   kms_key_id             = var.kms_key_arn
 }
 
+# What kopsgen-etcd-backup reads at each run: the key its snapshots are encrypted with
+# (SSE-KMS). An object rather than the cloud-config, which is rendered before the key exists.
+resource "aws_s3_object" "backup_settings" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/userdata/etcd/backup"
+  content                = "KOPSGEN_BACKUP_KMS_KEY_ARN=\"${var.kms_key_arn}\"\n"
+  content_type           = "text/plain"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+# The snapshot the members were created from (cluster.yaml etcd.restore.snapshot; "" for
+# none). A new value replaces every member and, through prevent_destroy, refuses to plan
+# until the old data volumes are out of the state (docs/etcd.md: `kopsgen update` takes
+# them out and keeps them in AWS).
+resource "terraform_data" "restore" {
+  input = var.restore_snapshot
+}
+
 module "bootstrap" {
   source   = "../bootstrap"
   for_each = local.members
@@ -95,6 +114,8 @@ resource "aws_instance" "member" {
     # each keeps running the cloud-config its user data names, reboots included.
     # The credentials tag likewise stays what the member was created with.
     ignore_changes = [ami, user_data, tags["kopsgen.io/credentials-sha256"]]
+    # A restore (a new etcd.restore.snapshot) creates every member anew from the snapshot.
+    replace_triggered_by = [terraform_data.restore]
   }
 }
 
@@ -115,6 +136,9 @@ resource "aws_ebs_volume" "data" {
   # The cluster's state outlives any instance; see README for the deliberate destroy path.
   lifecycle {
     prevent_destroy = true
+    # A restore needs new, blank volumes: with the old ones still in the state this plan
+    # fails (prevent_destroy) instead of destroying the data.
+    replace_triggered_by = [terraform_data.restore]
   }
 }
 

@@ -22,3 +22,9 @@ variable "kms_key_arn" {
   type        = string
   description = "ARN of the cluster's KMS key, the only key the roles may decrypt with."
 }
+
+variable "etcd_restore_snapshot" {
+  type        = string
+  description = "Key (below assets_prefix) of the etcd snapshot the members restore from (cluster.yaml etcd.restore.snapshot): the etcd role may read that one object; \"\" for none."
+  default     = ""
+}
