@@ -457,6 +457,19 @@ def test_shell_scripts_pass_shellcheck(role: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_restore_path_passes_shellcheck(tmp_path: Path) -> None:
+    """kopsgen-etcd's restore branch exists only with etcd.restore.snapshot set."""
+    shellcheck = require_tool("shellcheck")
+    key = "backups/etcd/20261201T100000Z-etcd0-" + "ab" * 32 + ".db"
+    script = files(render(etcd_restore_snapshot=key)["etcd"])["/opt/bin/kopsgen-etcd"]
+    assert "restore_snapshot" in script and key in script
+    p = tmp_path / "kopsgen-etcd"
+    p.write_text(script)
+    proc = subprocess.run([shellcheck, "--severity=style", str(p)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def _script(tmp_path: Path, name: str, role: str = "worker") -> Path:
     """Write /opt/bin/NAME of ``role`` with /opt/bin/ redirected to tmp_path/bin/."""
     bindir = tmp_path / "bin"

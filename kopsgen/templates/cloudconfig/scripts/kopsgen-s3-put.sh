@@ -1,9 +1,12 @@
 #!/bin/sh
 # kopsgen-s3-put FILE KEY KMS_KEY_ARN
 # Uploads FILE to s3://$KOPSGEN_ASSETS_BUCKET/$KOPSGEN_ASSETS_PREFIX/KEY, encrypted with
-# SSE-KMS under KMS_KEY_ARN, with this instance's role credentials (read through IMDSv2),
-# signing with curl --aws-sigv4 as kopsgen-s3-get does. The request carries the file's
-# SHA-256 as its signed payload hash, so S3 refuses a body that differs from the file.
+# SSE-KMS under KMS_KEY_ARN, with this instance's role credentials (read through IMDSv2).
+# The request carries the file's SHA-256 as its signed payload hash, so S3 refuses a body
+# that differs from the file. Signed here (AWS Signature Version 4, with openssl) rather
+# than with curl --aws-sigv4: curl before 8.10 sorts the signed headers as "name:value"
+# lines, which puts x-amz-server-side-encryption-aws-kms-key-id before
+# x-amz-server-side-encryption, and S3 answers SignatureDoesNotMatch (curl/curl#14370).
 # Tries KOPSGEN_S3_PUT_ATTEMPTS times (3), 5 s apart, and says why each attempt failed.
 set -eu
 
@@ -22,6 +25,17 @@ imds=${KOPSGEN_IMDS_ENDPOINT:-http://169.254.169.254}
 s3=${KOPSGEN_S3_ENDPOINT:-https://$KOPSGEN_ASSETS_BUCKET.s3.$KOPSGEN_REGION.amazonaws.com}
 attempts=${KOPSGEN_S3_PUT_ATTEMPTS:-3}
 sha=$(sha256sum "$file" | cut -d' ' -f1)
+# The canonical URI is the path as sent: only characters that need no URI-encoding.
+case "$KOPSGEN_ASSETS_PREFIX/$key" in
+  *[!A-Za-z0-9._~/-]*)
+    echo "kopsgen-s3-put: $KOPSGEN_ASSETS_PREFIX/$key has characters this signer does not encode" >&2
+    exit 64
+    ;;
+esac
+url="$s3/$KOPSGEN_ASSETS_PREFIX/$key"
+authority=${url#*://}
+host=${authority%%/*}
+path=/${authority#*/}
 
 # json_field NAME JSON: the string value of NAME in the flat JSON object IMDS returns.
 json_field() {
@@ -40,14 +54,33 @@ put() {
     return 1
   fi
 
+  amz_date=$(date -u +%Y%m%dT%H%M%SZ)
+  day=${amz_date%%T*}
+  scope="$day/$KOPSGEN_REGION/s3/aws4_request"
+  signed=host\;x-amz-content-sha256\;x-amz-date\;x-amz-security-token\;x-amz-server-side-encryption\;x-amz-server-side-encryption-aws-kms-key-id
+  # Canonical headers sorted by name (SigV4: "Create a canonical request").
+  canonical=$(printf 'PUT\n%s\n\nhost:%s\nx-amz-content-sha256:%s\nx-amz-date:%s\nx-amz-security-token:%s\nx-amz-server-side-encryption:aws:kms\nx-amz-server-side-encryption-aws-kms-key-id:%s\n\n%s\n%s' \
+    "$path" "$host" "$sha" "$amz_date" "$session_token" "$kms_key" "$signed" "$sha")
+  to_sign=$(printf 'AWS4-HMAC-SHA256\n%s\n%s\n%s' "$amz_date" "$scope" \
+    "$(printf '%s' "$canonical" | sha256sum | cut -d' ' -f1)")
+  k=$(printf 'AWS4%s' "$secret_key" | od -An -v -tx1 | tr -d ' \n')
+  for part in "$day" "$KOPSGEN_REGION" s3 aws4_request "$to_sign"; do
+    k=$(hmac "$k" "$part")
+  done
   curl -fsS -o /dev/null -T "$file" \
-    --aws-sigv4 "aws:amz:$KOPSGEN_REGION:s3" \
-    --user "$access_key:$secret_key" \
+    -H "Host: $host" \
+    -H "Authorization: AWS4-HMAC-SHA256 Credential=$access_key/$scope, SignedHeaders=$signed, Signature=$k" \
+    -H "x-amz-date: $amz_date" \
     -H "x-amz-security-token: $session_token" \
     -H "x-amz-content-sha256: $sha" \
     -H "x-amz-server-side-encryption: aws:kms" \
     -H "x-amz-server-side-encryption-aws-kms-key-id: $kms_key" \
-    "$s3/$KOPSGEN_ASSETS_PREFIX/$key" 2>"$err"
+    "$url" 2>"$err"
+}
+
+# hmac HEX_KEY DATA: HMAC-SHA256 of DATA under the key, in hex.
+hmac() {
+  printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" -r | cut -d' ' -f1
 }
 
 err=$(mktemp)
