@@ -9,9 +9,12 @@ member. Keys are written; the rendered kopsgen-etcd-backup.service runs on every
 signs the PUT with the role credentials it reads from a local IMDS stand-in and sends it to
 a local recorder (s3_recorder.py), whose record this test checks: SigV4 (recomputed with
 botocore), SSE-KMS under the cluster key, the body's SHA-256 in the payload hash and in the
-key. Then the cloud-config is rendered again with etcd.restore.snapshot = that key, three
-new instances with blank volumes start, restore the snapshot by the rendered kopsgen-etcd,
-and form a new cluster: three voting members with new IDs, and the keys are there.
+key. Then the cloud-config is rendered again with etcd.restore.snapshot = that key; a new
+instance that boots while two old members still run refuses to join them; once they are
+gone, new instances with blank volumes restore the snapshot by the rendered kopsgen-etcd
+and form a new cluster (three voting members with new IDs, the keys there, a write made
+after the snapshot not), which the rendered reconciler marks as restored, so the waiting
+member then joins it.
 
 Stand-ins, on the members' /opt/bin (never edits of the scripts): ``kopsgen-s3-get``
 (tested on its own elsewhere) copies the member list, the backup settings object and the
@@ -203,23 +206,41 @@ def test_backup_by_the_rendered_script_restores_into_new_members(lab) -> None:
     # Writes after the snapshot are not in it.
     assert old[0].ctl("put", "/registry/test/after", "lost").returncode == 0
 
-    # The old instances are gone (a restore replaces every member and its volume); the new
-    # ones boot the cloud-config rendered with etcd.restore.snapshot, on blank volumes.
-    for mem in old:
-        mem.stop()
+    # Terraform replaces every member (and gives it a new, blank volume): the first new
+    # instance may boot while two of the old members still run and have a quorum. It must
+    # not join them: it waits for them to go.
     new = make("new")
     restore_config = cloud_config(restore=key)
+    old[0].stop()
+    new[0].install(restore_config)
+    new[0].start()
+    wait_for("the new etcd0 to refuse the old members", lambda: "are not the cluster restored "
+             f"from {key} (not restored): waiting" in new[0].logged(), [new[0]], timeout=30)
+    assert not (new[0].volume / "data").exists()
+    assert member_table(old[1])["etcd0"] == ("started", False)  # the old cluster is untouched
+    # The old instances are gone; the other new ones boot on blank volumes.
     started = time.monotonic()
-    for mem in new:
+    for mem in old[1:]:
+        mem.stop()
+    for mem in new[1:]:
         mem.install(restore_config)
         assert not (mem.volume / "data").exists()
         mem.start()
-    wait_for("three restored voting members", lambda: member_table(new[0]) == {
-        n: ("started", False) for n in names}, new, timeout=60)
+    # etcd1 and etcd2 restore and form the cluster; its reconciler (a 30 s timer, run here
+    # each second) marks it as the restored one, and the waiting etcd0 then joins it.
+    reconciled = []
+
+    def formed() -> bool:
+        reconciled.append(new[1].reconcile().stdout)
+        return member_table(new[1]) == {n: ("started", False) for n in names}
+
+    wait_for("three restored voting members", formed, new, timeout=60)
     restored_in = time.monotonic() - started
-    for mem in new:
+    for mem in new[1:]:
         log = mem.logged()
         assert f"kopsgen-etcd: restored {key} as {mem.name}" in log, log[-2000:]
+    assert sum(f"marked the cluster as restored from {key}" in r for r in reconciled) == 1
+    assert "the cluster is being created and lists etcd0: joining it" in new[0].logged()
     for k, v in KEYS.items():
         got = new[1].ctl("get", k, "--print-value-only")
         assert got.stdout.strip() == v, (k, got.stderr)

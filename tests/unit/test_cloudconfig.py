@@ -458,14 +458,18 @@ def test_shell_scripts_pass_shellcheck(role: str, tmp_path: Path) -> None:
 
 
 def test_restore_path_passes_shellcheck(tmp_path: Path) -> None:
-    """kopsgen-etcd's restore branch exists only with etcd.restore.snapshot set."""
+    """kopsgen-etcd's and the reconciler's restore branches exist only with
+    etcd.restore.snapshot set."""
     shellcheck = require_tool("shellcheck")
     key = "backups/etcd/20261201T100000Z-etcd0-" + "ab" * 32 + ".db"
-    script = files(render(etcd_restore_snapshot=key)["etcd"])["/opt/bin/kopsgen-etcd"]
-    assert "restore_snapshot" in script and key in script
-    p = tmp_path / "kopsgen-etcd"
-    p.write_text(script)
-    proc = subprocess.run([shellcheck, "--severity=style", str(p)], capture_output=True,
+    fs = files(render(etcd_restore_snapshot=key)["etcd"])
+    paths = []
+    for name in ("kopsgen-etcd", "kopsgen-etcd-reconcile"):
+        script = fs[f"/opt/bin/{name}"]
+        assert key in script and key not in files(render()["etcd"])[f"/opt/bin/{name}"]
+        (tmp_path / name).write_text(script)
+        paths.append(str(tmp_path / name))
+    proc = subprocess.run([shellcheck, "--severity=style", *paths], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -115,6 +115,16 @@ if [ ! -d "${data}/member" ]; then
     restore_snapshot
 {% endif %}
   else
+{% if etcd_restore_snapshot %}
+    # Members answer: the restored cluster (a replaced instance joins it, below), or the
+    # members the restore replaces, still running while Terraform replaces them: never
+    # join those. kopsgen-etcd-reconcile marks the restored cluster once it runs.
+    restored=$(ctl get /kopsgen/restore --print-value-only 2> /dev/null || true)
+    if [ "${restored}" != {{ etcd_restore_sha256 | shquote }} ]; then
+      echo "kopsgen-etcd: the members that answer are not the cluster restored from {{ etcd_restore_snapshot }} (${restored:-not restored}): waiting for the members it replaces to go" >&2
+      exit 1
+    fi
+{% endif %}
     entry=$(grep -F ", ${peer_url}, " <<< "${listed}" || true)
     IFS=', ' read -r id status _ _ _ learner <<< "${entry:-- - - - - -}"
     if [ -z "${entry}" ]; then
