@@ -68,7 +68,6 @@ def etcd_restore_notes(plan_json: dict) -> list[str]:
         return []
     change = restore["change"]
     snapshot = (change.get("after") or {}).get("input") or ""
-    before = (change.get("before") or {}).get("input") or ""
     if not snapshot:
         return []
     members = sorted(_member_of(rc["address"]) for rc in changes
@@ -87,9 +86,6 @@ def etcd_restore_notes(plan_json: dict) -> list[str]:
     if kept:
         notes.append("the data volumes the members had are kept, detached (Name "
                      f"<cluster>-<member>-data-before-restore): {', '.join(sorted(kept))}")
-    if before:
-        notes.append(f"the cluster was restored from {before} before: its restored volumes are "
-                     "protected, so Terraform refuses this plan (docs/etcd.md)")
     return notes
 
 

@@ -101,7 +101,8 @@ class RawEtcdBackup(_Strict):
 class RawEtcdRestore(_Strict):
     snapshot: StrictStr | None = _f(
         "snapshot", "Key of the snapshot (below the cluster prefix, as `kopsgen etcd backups` "
-        "lists it) the members are created from; changing it replaces every member.")
+        "lists it) the members are created from; setting it replaces every member on a new "
+        "data volume, keeping the old volumes (docs/etcd.md).")
 
 
 class RawEtcd(_Strict):

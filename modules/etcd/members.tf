@@ -150,8 +150,9 @@ resource "aws_ebs_volume" "data" {
 
 # etcd.restore.snapshot: a new, blank volume per member, which its new instance restores
 # the snapshot into. Kept like the data volumes (prevent_destroy): once a cluster was
-# restored, the restore stays in cluster.yaml (removing or changing it plans to destroy
-# these, which Terraform refuses).
+# restored, the restore stays in cluster.yaml. Removing or changing it plans to destroy
+# these (a changed snapshot needs blank volumes again), which Terraform refuses, rather
+# than letting new members start on the data of the earlier restore.
 resource "aws_ebs_volume" "restored" {
   for_each = local.restoring ? local.members : {}
 
@@ -168,7 +169,8 @@ resource "aws_ebs_volume" "restored" {
   }
 
   lifecycle {
-    prevent_destroy = true
+    prevent_destroy      = true
+    replace_triggered_by = [terraform_data.restore]
   }
 }
 

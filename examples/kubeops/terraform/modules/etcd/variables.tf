@@ -141,7 +141,7 @@ variable "credentials_sha256" {
 
 variable "restore_snapshot" {
   type        = string
-  description = "Key (below assets_prefix) of the etcd snapshot the members are created from, backups/etcd/<time>-<member>-<sha256>.db (cluster.yaml etcd.restore.snapshot); \"\" for none. Changing it replaces every member and its data volume (docs/etcd.md)."
+  description = "Key (below assets_prefix) of the etcd snapshot the members are created from, backups/etcd/<time>-<member>-<sha256>.db (cluster.yaml etcd.restore.snapshot); \"\" for none. Setting it replaces every member, attached to a new volume set (aws_ebs_volume.restored) it restores into; the data volumes the members had are kept, detached. Changing or removing it once set is refused (prevent_destroy; docs/etcd.md)."
   default     = ""
 
   validation {
