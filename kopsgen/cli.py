@@ -32,6 +32,7 @@ from kopsgen.clihelp import (
 from kopsgen.errors import AwsCheckError, ExitCode, SpecError, UsageError
 from kopsgen.flows import apply as flows_apply
 from kopsgen.flows import destroy as flows_destroy
+from kopsgen.flows import etcd_backups as flows_etcd_backups
 from kopsgen.flows import kubeconfig as flows_kubeconfig
 from kopsgen.flows import plan as flows_plan
 from kopsgen.flows import status as flows_status
@@ -480,6 +481,65 @@ def credentials_push(
     for url in uploaded:
         typer.echo(f"uploaded {url}")
     typer.echo(f"{len(uploaded)} file(s) uploaded" if uploaded else "credentials unchanged")
+
+
+etcd_app = typer.Typer(help="etcd backups and restore (docs/etcd.md).",
+                       epilog=EXAMPLES["etcd"], no_args_is_help=True)
+app.add_typer(etcd_app, name="etcd")
+
+
+@etcd_app.command("backups", epilog=EXAMPLES["etcd backups"])
+def etcd_backups(
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    sandbox: SandboxOpt = False,
+    profile: ProfileOpt = None,
+) -> None:
+    """List the etcd snapshots in the cluster's S3 prefix, newest first.
+
+    Each with its time (UTC), the member that took it, its size and SHA-256, and the
+    etcd.restore.snapshot line that restores it.
+    """
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
+                  profile=profile, stop_sandbox=False) as session:
+        where, backups = flows_etcd_backups.list_backups(session)
+    if not backups:
+        typer.echo(f"no etcd snapshots in {where}")
+        return
+    typer.echo(f"{len(backups)} etcd snapshot(s) in {where}, newest first:")
+    for b in backups:
+        typer.echo(f"{b.time}  {b.member:<8} {b.size:>12} bytes  sha256 {b.sha256}")
+        typer.echo(f"    {b.restore_line}")
+
+
+@etcd_app.command("restore", epilog=EXAMPLES["etcd restore"])
+def etcd_restore(
+    snapshot: Annotated[str, typer.Argument(
+        help="A key as `kopsgen etcd backups` lists it: backups/etcd/<time>-<member>-<sha256>.db.")],
+    cluster_dir: DirOpt = None,
+    s3_uri: S3Opt = None,
+    sandbox: SandboxOpt = False,
+    profile: ProfileOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show the edit of cluster.yaml without writing it.")] = False,
+) -> None:
+    """Set etcd.restore.snapshot in cluster.yaml to SNAPSHOT (which must exist).
+
+    Changes only cluster.yaml; `kopsgen plan` then shows what the restore replaces (every
+    etcd member and its data volume) and `kopsgen update` does it.
+    """
+    with _session(cluster_dir, s3_uri=s3_uri, no_render=True, sandbox=sandbox,
+                  profile=profile, stop_sandbox=False) as session:
+        edit = flows_etcd_backups.set_restore(session, snapshot, dry_run=dry_run)
+    if edit.unchanged:
+        typer.echo(f"{edit.path} already has etcd.restore.snapshot: {snapshot}")
+        return
+    typer.echo(edit.diff, nl=False)
+    if edit.written:
+        typer.echo(f"{edit.path}: etcd.restore.snapshot set; `kopsgen plan` shows what it replaces "
+                   "(every etcd member and its data volume), `kopsgen update` restores")
+    else:
+        typer.echo(f"--dry-run: {edit.path} is unchanged")
 
 
 @app.command(epilog=EXAMPLES["completion"])

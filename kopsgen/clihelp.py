@@ -19,7 +19,8 @@ from kopsgen.errors import ExitCode, KopsgenError, UsageError
 
 #: ``kopsgen --help`` lists the commands in the order of a cluster's life, then the tools.
 COMMAND_ORDER = ("init", "validate", "render", "plan", "up", "update", "upgrade", "status",
-                 "destroy", "certs", "kubeconfig", "credentials", "schema", "completion", "version")
+                 "destroy", "certs", "kubeconfig", "credentials", "etcd", "schema", "completion",
+                 "version")
 
 
 class OrderedGroup(TyperGroup):
@@ -56,6 +57,11 @@ EXAMPLES = {
     "kubeconfig": examples("kubectl --kubeconfig \"$(kopsgen kubeconfig)\" get nodes",
                            "kopsgen kubeconfig --install"),
     "credentials": examples("kopsgen credentials push", "kopsgen credentials push --sandbox"),
+    "etcd": examples("kopsgen etcd backups",
+                     "kopsgen etcd restore backups/etcd/<time>-<member>-<sha256>.db --dry-run"),
+    "etcd backups": examples("kopsgen etcd backups", "kopsgen etcd backups --sandbox"),
+    "etcd restore": examples("kopsgen etcd restore backups/etcd/<time>-<member>-<sha256>.db --dry-run",
+                             "kopsgen etcd restore backups/etcd/<time>-<member>-<sha256>.db"),
     "credentials push": examples("kopsgen credentials push",
                                  "kopsgen credentials push --profile prod"),
     "schema": examples("kopsgen schema > cluster.schema.json"),

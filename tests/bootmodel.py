@@ -102,6 +102,8 @@ PROGRAMS: dict[str, Program] = {
     "/opt/bin/kopsgen-etcd": Program(daemon=True, starts=("etcd-member@",),
                                      waits=("etcd-quorum",)),
     "/opt/bin/kopsgen-etcd-reconcile": Program(),
+    # On its timer only, never at boot: a snapshot on the leader, uploaded to S3.
+    "/opt/bin/kopsgen-etcd-backup": Program(),
     # The kubelet, once kopsgen-node-identity (called in the same process) has its client
     # certificate: K3 says when that is.
     "/opt/bin/kopsgen-kubelet": Program(daemon=True, waits=("node-identity@",),

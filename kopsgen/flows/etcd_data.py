@@ -11,8 +11,16 @@ from kopsgen.errors import AwsCheckError, UsageError
 from kopsgen.flows.session import Session
 
 
+def data_volume_address(session: Session, member: str) -> str:
+    """The state address of the data volume ``member`` is attached to: the restored set
+    once cluster.yaml has etcd.restore.snapshot (modules/etcd/members.tf)."""
+    kind = "restored" if session.spec.etcd.restore_snapshot else "data"
+    return f'module.etcd.aws_ebs_volume.{kind}["{member}"]'
+
+
 def etcd_volumes(session: Session) -> list[tuple[str, str]]:
-    """(state address, volume id) of the etcd data volumes in the state."""
+    """(state address, volume id) of the etcd data volumes in the state (after a restore,
+    the restored set and the set it replaced, which is kept)."""
     state = session.tf.show_json()
     out = []
 
@@ -84,14 +92,14 @@ def adopt_kept_etcd_data(session: Session) -> list[str]:
     volumes = asking_aws("kept etcd data volumes", lambda: kept_data_volumes(session))
     members = {name for name, _ in naming.etcd_members(session.spec)}
     adopt = [(vid, m) for vid, m in volumes
-             if m in members and f'module.etcd.aws_ebs_volume.data["{m}"]' not in addresses]
+             if m in members and data_volume_address(session, m) not in addresses]
     if key is not None and (adopt or not volumes):
         key_id, alias = key
         session.tf.import_resource(KEY_ADDRESSES[0], key_id)
         session.tf.import_resource(KEY_ADDRESSES[1], alias)
         said.append(f"adopted the cluster's kept KMS key {alias} ({key_id})")
     for vid, member in adopt:
-        session.tf.import_resource(f'module.etcd.aws_ebs_volume.data["{member}"]', vid)
+        session.tf.import_resource(data_volume_address(session, member), vid)
         said.append(f"adopted the kept etcd data volume of {member} ({vid})")
     said += [f"left alone the kept data volume {vid} of {m}: etcdCount no longer has {m}"
              for vid, m in volumes if m not in members]
@@ -125,7 +133,8 @@ def etcd_members_leaving(session: Session) -> list[tuple[str, str]]:
     longer has (etcdCount was lowered). Refuses a step that would lose the quorum: the
     members that stay must be a majority of the members there are now."""
     members = {name for name, _ in naming.etcd_members(session.spec)}
-    volumes = etcd_volumes(session)
+    attached = data_volume_address(session, "").split("[", 1)[0] + "["
+    volumes = [(a, v) for a, v in etcd_volumes(session) if a.startswith(attached)]
     now = [re.search(r'\["(etcd\d+)"\]', a).group(1) for a, _ in volumes]
     leaving = [(a, v) for (a, v), m in zip(volumes, now, strict=True) if m not in members]
     # A member's instance may go before the others have removed it: those that stay must

@@ -53,7 +53,44 @@ def replacement_notes(plan_json: dict) -> list[str]:
                          "'module.etcd.aws_instance.member[\"etcd0\"]', one at a time; "
                          "docs/etcd.md)")
     notes += etcd_credential_notes(plan_json)
+    notes += etcd_restore_notes(plan_json)
     return notes or ["no instance will be replaced"]
+
+
+def etcd_restore_notes(plan_json: dict) -> list[str]:
+    """What a new etcd.restore.snapshot replaces: every member and the volume it runs on,
+    and which volumes are kept (modules/etcd/members.tf: the set they had stays, detached)."""
+    changes = plan_json.get("resource_changes", [])
+    restore = next((rc for rc in changes if rc.get("address") == "module.etcd.terraform_data.restore"
+                    and set(rc.get("change", {}).get("actions", [])) & {"create", "update", "delete"}),
+                   None)
+    if restore is None:
+        return []
+    change = restore["change"]
+    snapshot = (change.get("after") or {}).get("input") or ""
+    if not snapshot:
+        return []
+    members = sorted(_member_of(rc["address"]) for rc in changes
+                     if rc.get("address", "").startswith("module.etcd.aws_instance.member[")
+                     and "create" in rc["change"]["actions"])
+    new = sorted(_member_of(rc["address"]) for rc in changes
+                 if rc.get("address", "").startswith("module.etcd.aws_ebs_volume.restored[")
+                 and rc["change"]["actions"] == ["create"])
+    kept = [f"{_member_of(rc['address'])} {(rc['change'].get('before') or {}).get('id', '?')}"
+            for rc in changes if rc.get("address", "").startswith("module.etcd.aws_ebs_volume.data[")
+            and rc["change"].get("before")]
+    notes = [f"etcd restore from {snapshot}: every etcd member ({', '.join(members) or 'none'}) "
+             f"is replaced by (or created as) a new instance on a new, blank data volume "
+             f"({', '.join(new) or 'none'}), restored from the snapshot; every write since it "
+             "was taken is lost"]
+    if kept:
+        notes.append("the data volumes the members had are kept, detached (Name "
+                     f"<cluster>-<member>-data-before-restore): {', '.join(sorted(kept))}")
+    return notes
+
+
+def _member_of(address: str) -> str:
+    return address.rsplit("[", 1)[1].strip('[]"')
 
 
 _CREDENTIALS_LINE = re.compile(r'^\s*KOPSGEN_CREDENTIALS_SHA256="([^"]*)"', re.M)

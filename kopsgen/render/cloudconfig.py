@@ -83,6 +83,12 @@ class CloudConfigParams:
     # Node pools' own kubernetesVersions other than kubernetes_version: each gets a worker
     # cloud-config of its own, ``userdata/cloud-config-worker-<version>``.
     worker_versions: tuple[str, ...] = ()
+    # etcd.backup.interval as a systemd timer's schedule: ("calendar", "hourly") for
+    # OnCalendar=, ("span", "6h") for OnUnitActiveSec=.
+    etcd_backup_schedule: tuple[str, str] = ("calendar", "hourly")
+    # etcd.restore.snapshot: the key (below the cluster prefix) new members restore from,
+    # backups/etcd/<time>-<member>-<sha256>.db; None: members start empty.
+    etcd_restore_snapshot: str | None = None
 
 
 def kubernetes_minor(version: str) -> str:
@@ -166,6 +172,21 @@ def _context(params: CloudConfigParams) -> dict[str, object]:
             f"{name}=https://{fqdn}:2380" for name, fqdn in params.etcd_members
         ),
         "etcd_servers": ",".join(f"https://{fqdn}:2379" for _, fqdn in params.etcd_members),
+        **_restore_context(params),
+    }
+
+
+def _restore_context(params: CloudConfigParams) -> dict[str, object]:
+    """The restore's snapshot, the SHA-256 its key names, and the cluster token: a restored
+    cluster is a new cluster (a token of its own, so no member of the old one joins it)."""
+    key = params.etcd_restore_snapshot
+    sha = key.rsplit("-", 1)[1].removesuffix(".db") if key else None
+    if key is not None and not re.fullmatch(r"[0-9a-f]{64}", sha or ""):
+        raise ValueError(f"etcd restore snapshot {key!r} names no SHA-256")
+    return {
+        "etcd_restore_snapshot": key,
+        "etcd_restore_sha256": sha,
+        "etcd_cluster_token": f"{params.cluster_name}-etcd" + (f"-{sha[:12]}" if sha else ""),
     }
 
 

@@ -120,6 +120,8 @@ class _Root:
             b = self.module("assets_bucket", "assets_bucket")
             b.attr("cluster_name", spec.cluster_name)
             b.attr("kms_key_arn", self.kms)
+            b.attr("etcd_backup_prefix", f"{self.prefix}/backups/etcd")
+            b.attr("etcd_backup_retention_days", spec.etcd.backup_retention_days)
             out += [Comment("A bucket for the cluster's assets (cluster.yaml has no s3URI)."), b]
         if not spec.ami_id:
             b = self.module("flatcar_ami", "flatcar_ami")
@@ -144,6 +146,8 @@ class _Root:
         b.attr("kms_key_arn", self.kms)
         b.attr("termination_queue_arn", Raw("module.node_termination.queue_arn"))
         b.attr("autoscaling_group_names", list(naming.autoscaling_group_names(spec)))
+        if spec.etcd.restore_snapshot:
+            b.attr("etcd_restore_snapshot", spec.etcd.restore_snapshot)
         out += [Comment("An IAM role per node role (etcd, controller, worker), each reading only "
                         "its own assets."), b]
         out += [Comment("The etcd members: one instance each, with a data volume that outlives "
@@ -207,6 +211,9 @@ class _Root:
         if e.data_volume.iops is not None:
             b.attr("data_volume_iops", e.data_volume.iops)
         b.attr("security_group_ids", [Raw('module.network.security_group_ids["etcd"]')])
+        if e.restore_snapshot:
+            # etcd.restore: every member and its data volume are created anew from it.
+            b.attr("restore_snapshot", e.restore_snapshot)
         self.node_common(b, "etcd")
         return b
 

@@ -83,6 +83,8 @@ def cloudconfig_params(spec: Spec) -> CloudConfigParams:
         container_registry=spec.assets.container_registry,
         ssh_authorized_keys=tuple(k.strip() for k in spec.ssh_authorized_keys),
         worker_versions=tuple(p.kubernetes_version for p in spec.node_pools),
+        etcd_backup_schedule=spec.etcd.backup_schedule,
+        etcd_restore_snapshot=spec.etcd.restore_snapshot,
     )
 
 

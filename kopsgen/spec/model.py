@@ -104,6 +104,18 @@ class Etcd(_Frozen):
     data_volume: Volume
     tenancy: Literal["default", "dedicated"]
     subnets: tuple[str, ...]
+    # etcd.backup: a systemd timer's schedule, ("calendar", "hourly") or ("span", "6h").
+    backup_schedule: tuple[Literal["calendar", "span"], str] = ("calendar", "hourly")
+    backup_retention_days: int = 30
+    # etcd.restore.snapshot: key below the cluster prefix, backups/etcd/<time>-<member>-<sha256>.db
+    restore_snapshot: str | None = None
+
+    @property
+    def restore_sha256(self) -> str | None:
+        """The SHA-256 the restore's snapshot key names (its backup computed it)."""
+        if self.restore_snapshot is None:
+            return None
+        return self.restore_snapshot.rsplit("-", 1)[1].removesuffix(".db")
 
 
 class Assets(_Frozen):

@@ -90,6 +90,21 @@ class RawController(_Strict):
     )
 
 
+class RawEtcdBackup(_Strict):
+    interval: StrictStr | None = _f(
+        "interval", "How often the leader saves a snapshot to S3: a systemd calendar event "
+        "(hourly, daily, *-*-* 00/6:00:00) or a time span (30min, 6h); default hourly.")
+    retentionDays: StrictInt | None = _f(
+        "retentionDays", "Days S3 keeps each snapshot (a lifecycle rule); default 30.")
+
+
+class RawEtcdRestore(_Strict):
+    snapshot: StrictStr | None = _f(
+        "snapshot", "Key of the snapshot (below the cluster prefix, as `kopsgen etcd backups` "
+        "lists it) the members are created from; setting it replaces every member on a new "
+        "data volume, keeping the old volumes (docs/etcd.md).")
+
+
 class RawEtcd(_Strict):
     count: StrictInt | None = _f("count", "Number of etcd members (same as etcdCount).")
     instanceType: StrictStr | None = _f("instanceType", "Same as etcdInstanceType.")
@@ -97,6 +112,9 @@ class RawEtcd(_Strict):
     dataVolume: RawDataVolume | None = _f("dataVolume", "The data volume of each member.")
     tenancy: Tenancy | None = _f("tenancy", "Same as etcdTenancy.")
     subnets: list[RawSubnetRef] | None = _f("subnets", "Subnets (by name) for etcd members.")
+    backup: RawEtcdBackup | None = _f("backup", "Snapshots of etcd to the cluster's S3 prefix.")
+    restore: RawEtcdRestore | None = _f(
+        "restore", "Create the members from a snapshot (docs/etcd.md, disaster recovery).")
 
 
 class RawNodePool(_Strict):

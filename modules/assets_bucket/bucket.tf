@@ -70,6 +70,29 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # The etcd snapshots (kopsgen-etcd-backup) are kept etcd_backup_retention_days, then
+  # expire; a version an expiry or overwrite left behind goes a day later.
+  dynamic "rule" {
+    for_each = var.etcd_backup_prefix == null ? [] : [var.etcd_backup_prefix]
+
+    content {
+      id     = "expire-etcd-backups"
+      status = "Enabled"
+
+      filter {
+        prefix = "${rule.value}/"
+      }
+
+      expiration {
+        days = var.etcd_backup_retention_days
+      }
+
+      noncurrent_version_expiration {
+        noncurrent_days = 1
+      }
+    }
+  }
+
   # The rule needs versioning on first.
   depends_on = [aws_s3_bucket_versioning.this]
 }

@@ -9,8 +9,8 @@ output "instance_ids" {
 }
 
 output "data_volume_ids" {
-  description = "Data volume IDs by member name."
-  value       = { for name, v in aws_ebs_volume.data : name => v.id }
+  description = "IDs of the data volumes the members are attached to, by member name (the restored set once etcd.restore.snapshot is set)."
+  value       = { for name, a in aws_volume_attachment.data : name => a.volume_id }
 }
 
 output "internal_zone_id" {

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 INIT = ["init", "--cluster-name", "k8s", "--external-dns-name", "k8s.example.com",
         "--region", "us-east-1"]
 WORKFLOW = ["init", "validate", "render", "plan", "up", "update", "upgrade", "status", "destroy",
-            "certs", "kubeconfig", "credentials", "schema", "completion", "version"]
+            "certs", "kubeconfig", "credentials", "etcd", "schema", "completion", "version"]
 
 
 def _commands(command=None, path=()):
@@ -60,8 +60,9 @@ def test_the_same_aws_options_on_every_aws_command(cli):
     """Before: --expected-account only on validate, plan and up; no --sandbox on
     validate."""
     aws_commands = {("validate",), ("plan",), ("up",), ("update",), ("status",),
-                    ("destroy",), ("credentials", "push")}
-    changes = aws_commands - {("status",)}  # status only reads
+                    ("destroy",), ("credentials", "push"), ("etcd", "backups"), ("etcd", "restore")}
+    # status and etcd backups only read; etcd restore reads S3 and changes only cluster.yaml.
+    changes = aws_commands - {("status",), ("etcd", "backups"), ("etcd", "restore")}
     found = set()
     for path, command in _commands():
         opts = {o for p in command.params for o in getattr(p, "opts", [])}

@@ -49,15 +49,26 @@ def group_arn(name: str) -> str:
 # -- rendering ------------------------------------------------------------------------------
 
 
+RESTORE = "backups/etcd/20261201T100000Z-etcd0-" + "ab" * 32 + ".db"
+
+
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory) -> dict[str, dict[str, dict]]:
-    """role -> policy name -> document, from `terraform plan` of modules/iam.
+    """role -> policy name -> document, from `terraform plan` of modules/iam."""
+    return _plan_policies(tmp_path_factory.mktemp("iam"), "")
 
-    The module's only data sources (partition, region) come from the provider's own
+
+@pytest.fixture(scope="module")
+def restore_policies(tmp_path_factory) -> dict[str, dict[str, dict]]:
+    """The same while cluster.yaml names a snapshot to restore (etcd.restore.snapshot)."""
+    return _plan_policies(tmp_path_factory.mktemp("iam-restore"), RESTORE)
+
+
+def _plan_policies(tmp, restore_snapshot: str) -> dict[str, dict[str, dict]]:
+    """The module's only data sources (partition, region) come from the provider's own
     configuration, so the plan needs no AWS endpoint; the plan JSON holds the policy
     strings exactly as the apply would send them."""
     terraform = helpers.require_tool("terraform")
-    tmp = tmp_path_factory.mktemp("iam")
     shutil.copytree(REPO / "modules" / "iam", tmp / "iam")
     root = tmp / "root"
     root.mkdir()
@@ -80,6 +91,7 @@ module "iam" {{
 
   termination_queue_arn   = "{QUEUE}"
   autoscaling_group_names = ["k8s-controller", "k8s-nodepool1"]
+  etcd_restore_snapshot = "{restore_snapshot}"
 }}
 """)
     env = helpers.terraform_env(tmp)
@@ -99,8 +111,9 @@ module "iam" {{
         after = rc["change"]["after"] or {}
         if rc["type"] == "aws_iam_role_policy":
             # The role is known only after apply: read it from the address (roles.tf:
-            # assets["<role>"] for every role, worker_node for the workers).
-            role = rc.get("index") or {"worker_node": "worker"}[rc["name"]]
+            # assets["<role>"] for every role, worker_node for the workers, etcd_backups
+            # for the etcd members' snapshots).
+            role = rc.get("index") or {"worker_node": "worker", "etcd_backups": "etcd"}[rc["name"]]
             found.setdefault(role, {})[after["name"]] = json.loads(after["policy"])
         elif rc["type"] == "aws_iam_policy":
             managed[after["name"].removeprefix(f"{CLUSTER}-")] = json.loads(after["policy"])
@@ -246,6 +259,10 @@ REVIEWED = {
         "instance -> node name); AWS scopes none of these three to a resource",
     ("controller", "GrantEC2UseOfTheClusterKeyForVolumes"): "grants for AWS resources, through EC2",
     ("controller", "EncryptVolumesWithTheClusterKeyThroughEC2Only"): "kms:ViaService = EC2",
+    ("etcd", "PutEtcdSnapshotsEncryptedWithTheClusterKey"):
+        "s3:PutObject below backups/etcd/ only, and only with SSE-KMS under the cluster key",
+    ("etcd", "EncryptEtcdSnapshotsThroughS3Only"):
+        "kms:GenerateDataKey through S3, for the bucket (Bucket Keys) or backups/etcd/ objects",
     **{(role, "DecryptOwnRoleAssetsThroughS3Only"):
        "kms:ViaService = S3 and the encryption context names the role's own objects"
        for role in ("etcd", "controller", "worker")},
@@ -475,3 +492,63 @@ def test_the_termination_handler_drains_only_this_clusters_groups_from_its_own_q
         assert not may(policies[role], "sqs:ReceiveMessage", QUEUE)
         assert not may(policies[role], "autoscaling:CompleteLifecycleAction",
                        group_arn("k8s-nodepool1"))
+
+
+# -- the etcd snapshots (docs/etcd.md "Backups") --------------------------------------------
+
+
+def test_etcd_members_may_only_put_encrypted_snapshots_below_their_prefix(policies):
+    """Least privilege for kopsgen-etcd-backup: PutObject below backups/etcd/, with SSE-KMS
+    under the cluster key, and nothing else there -- a member (or whoever holds its role)
+    can neither read, list nor delete the snapshots, nor write anywhere else."""
+    e = policies["etcd"]
+    s3 = f"s3.{REGION}.amazonaws.com"
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    snap = f"{bucket}/{PREFIX}/backups/etcd/20261201T100000Z-etcd0-{'0' * 64}.db"
+    sse = {"s3_x-amz-server-side-encryption": "aws:kms",
+           "s3_x-amz-server-side-encryption-aws-kms-key-id": KEY}
+    assert may(e, "s3:PutObject", snap, **sse)
+    assert not may(e, "s3:PutObject", snap)  # unencrypted
+    assert not may(e, "s3:PutObject", snap, **{**sse, "s3_x-amz-server-side-encryption": "AES256"})
+    assert not may(e, "s3:PutObject", snap, **{**sse, "s3_x-amz-server-side-encryption-aws-kms-key-id":
+                                               f"arn:aws:kms:{REGION}:{ACCOUNT}:key/other"})
+    for elsewhere in ("credentials/etcd/ca.pem", "userdata/etcd/members", "backups/other/x",
+                      "backups/etcd"):
+        assert not may(e, "s3:PutObject", f"{bucket}/{PREFIX}/{elsewhere}", **sse), elsewhere
+    assert not may(e, "s3:PutObject", f"arn:aws:s3:::elsewhere/{PREFIX}/backups/etcd/x", **sse)
+    for action in ("s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectVersion",
+                   "s3:PutObjectAcl", "s3:PutLifecycleConfiguration"):
+        assert not may(e, action, snap), action
+    assert not may(e, "s3:ListBucket", bucket)
+    # Encrypting a new snapshot: the data key through S3 only, for backups/etcd/ objects.
+    assert may(e, "kms:GenerateDataKey", KEY, kms_ViaService=s3, kms_EncryptionContext__aws__s3__arn=snap)
+    assert not may(e, "kms:GenerateDataKey", KEY)
+    assert not may(e, "kms:GenerateDataKey", KEY, kms_ViaService=s3,
+                   kms_EncryptionContext__aws__s3__arn=f"{bucket}/{PREFIX}/credentials/etcd/ca.pem")
+    assert not may(e, "kms:Decrypt", KEY, kms_ViaService=s3, kms_EncryptionContext__aws__s3__arn=snap)
+    # The controllers and workers have no part in it.
+    for role in ("controller", "worker"):
+        assert not may(policies[role], "s3:PutObject", snap, **sse), role
+        assert not may(policies[role], "s3:GetObject", snap), role
+
+
+def test_a_restore_lets_etcd_read_that_one_snapshot_and_nothing_else(policies, restore_policies):
+    e, r = policies["etcd"], restore_policies["etcd"]
+    s3 = f"s3.{REGION}.amazonaws.com"
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    snap = f"{bucket}/{PREFIX}/{RESTORE}"
+    other = f"{bucket}/{PREFIX}/backups/etcd/20261201T090000Z-etcd1-{'cd' * 32}.db"
+    assert not may(e, "s3:GetObject", snap)  # only while a restore is set
+    assert may(r, "s3:GetObject", snap)
+    assert may(r, "kms:Decrypt", KEY, kms_ViaService=s3, kms_EncryptionContext__aws__s3__arn=snap)
+    assert not may(r, "kms:Decrypt", KEY)
+    assert not may(r, "s3:GetObject", other)
+    assert not may(r, "kms:Decrypt", KEY, kms_ViaService=s3, kms_EncryptionContext__aws__s3__arn=other)
+    assert not may(r, "s3:DeleteObject", snap)
+    assert not may(r, "s3:ListBucket", bucket)
+    # The restore adds exactly those two statements; every other role is unchanged.
+    sids = {s["Sid"] for d in r.values() for s in d["Statement"]} - \
+        {s["Sid"] for d in e.values() for s in d["Statement"]}
+    assert sids == {"ReadTheRestoreSnapshot", "DecryptTheRestoreSnapshotThroughS3Only"}
+    assert restore_policies["controller"] == policies["controller"]
+    assert restore_policies["worker"] == policies["worker"]

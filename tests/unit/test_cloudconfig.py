@@ -197,7 +197,8 @@ def test_units_that_use_credentials_require_them(role: str) -> None:
         # The program a unit runs (after kopsgen-retry) reads /etc/kubernetes/...
         if programs and name != "kopsgen-credentials.service" and "/etc/kubernetes/" in fs[programs[-1]]:
             users.add(name)
-    expected = {"etcd": {"etcd.service", "kopsgen-etcd-reconcile.service"},
+    expected = {"etcd": {"etcd.service", "kopsgen-etcd-reconcile.service",
+                         "kopsgen-etcd-backup.service"},
                 "worker": {"kubelet.service"}}.get(
         role, {"kubelet.service", "kopsgen-addons.service", "kopsgen-node-role.service",
                "kopsgen-approve-kubelet-serving.service"}
@@ -453,6 +454,23 @@ def test_shell_scripts_pass_shellcheck(role: str, tmp_path: Path) -> None:
     proc = subprocess.run(
         [shellcheck, "--severity=style", *paths], capture_output=True, text=True, check=False
     )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_restore_path_passes_shellcheck(tmp_path: Path) -> None:
+    """kopsgen-etcd's and the reconciler's restore branches exist only with
+    etcd.restore.snapshot set."""
+    shellcheck = require_tool("shellcheck")
+    key = "backups/etcd/20261201T100000Z-etcd0-" + "ab" * 32 + ".db"
+    fs = files(render(etcd_restore_snapshot=key)["etcd"])
+    paths = []
+    for name in ("kopsgen-etcd", "kopsgen-etcd-reconcile"):
+        script = fs[f"/opt/bin/{name}"]
+        assert key in script and key not in files(render()["etcd"])[f"/opt/bin/{name}"]
+        (tmp_path / name).write_text(script)
+        paths.append(str(tmp_path / name))
+    proc = subprocess.run([shellcheck, "--severity=style", *paths], capture_output=True,
+                          text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -150,3 +150,31 @@ def test_a_plan_says_it_could_not_look_for_kept_data_instead_of_failing():
     (note,) = kept_etcd_data_notes(S())
     assert note.startswith("cannot look for kept etcd data volumes: UnauthorizedOperation")
     assert note.endswith("(a plan does not need it; `kopsgen up` does)")
+
+
+def test_restore_notes_say_what_is_replaced_and_what_is_kept():
+    snap = "backups/etcd/20261201T100000Z-etcd0-" + "ab" * 32 + ".db"
+    restore = change("module.etcd.terraform_data.restore", "terraform_data", ["delete", "create"],
+                     "module.etcd")
+    restore["change"].update(before={"input": ""}, after={"input": snap})
+    rcs = [restore]
+    for m in ("etcd0", "etcd1", "etcd2"):
+        rcs.append(change(f'module.etcd.aws_instance.member["{m}"]', "aws_instance",
+                          ["delete", "create"], "module.etcd"))
+        rcs.append(change(f'module.etcd.aws_ebs_volume.restored["{m}"]', "aws_ebs_volume",
+                          ["create"], "module.etcd"))
+        kept = change(f'module.etcd.aws_ebs_volume.data["{m}"]', "aws_ebs_volume", ["update"],
+                      "module.etcd")
+        kept["change"]["before"] = {"id": f"vol-{m}"}
+        rcs.append(kept)
+    notes = replacement_notes({"resource_changes": rcs})
+    (what,) = [n for n in notes if n.startswith("etcd restore from ")]
+    assert f"etcd restore from {snap}: every etcd member (etcd0, etcd1, etcd2) is replaced" in what
+    assert "new, blank data volume (etcd0, etcd1, etcd2)" in what
+    assert "every write since it was taken is lost" in what
+    (kept_note,) = [n for n in notes if n.startswith("the data volumes the members had are kept")]
+    assert "etcd0 vol-etcd0, etcd1 vol-etcd1, etcd2 vol-etcd2" in kept_note
+    # No restore, or an unchanged one: nothing about it.
+    assert not [n for n in replacement_notes({"resource_changes": rcs[1:]}) if "restore" in n]
+    unchanged = change("module.etcd.terraform_data.restore", "terraform_data", ["no-op"], "module.etcd")
+    assert replacement_notes({"resource_changes": [unchanged]}) == ["no instance will be replaced"]

@@ -20,8 +20,10 @@ module "cluster_key" {
 module "assets_bucket" {
   source = "./modules/assets_bucket"
 
-  cluster_name = "shared"
-  kms_key_arn  = module.cluster_key.key_arn
+  cluster_name               = "shared"
+  kms_key_arn                = module.cluster_key.key_arn
+  etcd_backup_prefix         = "shared/backups/etcd"
+  etcd_backup_retention_days = 30
 }
 
 # The newest Flatcar image of the release channel (cluster.yaml has no amiId);

@@ -13,8 +13,10 @@ variable "credentials_sha256" {
 module "assets_bucket" {
   source = "./modules/assets_bucket"
 
-  cluster_name = "batch"
-  kms_key_arn  = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  cluster_name               = "batch"
+  kms_key_arn                = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  etcd_backup_prefix         = "batch/backups/etcd"
+  etcd_backup_retention_days = 30
 }
 
 # The newest Flatcar image of the release channel (cluster.yaml has no amiId);

@@ -20,6 +20,15 @@ if ! listed=$(ctl member list 2> /dev/null); then
   exit 0
 fi
 
+{% if etcd_restore_snapshot %}
+# etcd.restore: mark the cluster as the one restored from the snapshot, which a new member
+# (a replaced instance) checks before it joins (kopsgen-etcd).
+if [ "$(ctl get /kopsgen/restore --print-value-only)" != {{ etcd_restore_sha256 | shquote }} ]; then
+  ctl put /kopsgen/restore {{ etcd_restore_sha256 | shquote }} > /dev/null
+  echo "kopsgen-etcd-reconcile: marked the cluster as restored from {{ etcd_restore_snapshot }}"
+fi
+
+{% endif %}
 while IFS=', ' read -r id status member _ _ learner; do
   if [ "${learner}" != true ] || [ "${status}" != started ]; then
     continue

@@ -14,7 +14,10 @@
 #    it starts with existing;
 #  - blank, and the cluster lists it unstarted and voting, or no member answers for
 #    KOPSGEN_ETCD_JOIN_WINDOW seconds: the cluster is being created; it starts with
-#    --initial-cluster-state=new and the full member list.
+#    --initial-cluster-state=new and the full member list{% if etcd_restore_snapshot %};
+#    with etcd.restore set, it first restores the cluster's data from the snapshot
+#    {{ etcd_restore_snapshot }} (checked against the SHA-256 its key names), as
+#    each new member does: the members are created from it{% endif %}.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -81,11 +84,47 @@ add_self() {
   sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<< "${out}"
 }
 
+{% if etcd_restore_snapshot %}
+# etcd.restore: this member's data from the snapshot, restored next to the data directory
+# and moved into place only when complete (an interrupted restore leaves no member/).
+restore_snapshot() {
+  local snapshot=/var/lib/etcd/restore.db util=/opt/bin/etcdctl
+  [ -x /opt/bin/etcdutl ] && util=/opt/bin/etcdutl # etcd 3.4 has no etcdutl
+  rm -rf "${data}.restoring" "${snapshot}"
+  echo "kopsgen-etcd: restoring the cluster's data from {{ etcd_restore_snapshot }}" >&2
+  /opt/bin/kopsgen-s3-get {{ etcd_restore_snapshot | shquote }} "${snapshot}"
+  if ! sha256sum --quiet -c - <<< {{ (etcd_restore_sha256 ~ "  ") | shquote }}"${snapshot}"; then
+    echo "kopsgen-etcd: the snapshot's SHA-256 is not the one its key names: refusing to restore it" >&2
+    rm -f "${snapshot}"
+    exit 1
+  fi
+  "${util}" snapshot restore "${snapshot}" --name="${name}" --data-dir="${data}.restoring" \
+    --initial-cluster="${initial_cluster}" --initial-cluster-token={{ etcd_cluster_token | shquote }} \
+    --initial-advertise-peer-urls="${peer_url}" >&2
+  mv "${data}.restoring" "${data}"
+  rm -f "${snapshot}"
+  echo "kopsgen-etcd: restored {{ etcd_restore_snapshot }} as ${name}" >&2
+}
+
+{% endif %}
 if [ ! -d "${data}/member" ]; then
   listed=$(members)
   if [ -z "${listed}" ]; then
     echo "kopsgen-etcd: no member of the cluster answers: starting as one of the members it is created with" >&2
+{% if etcd_restore_snapshot %}
+    restore_snapshot
+{% endif %}
   else
+{% if etcd_restore_snapshot %}
+    # Members answer: the restored cluster (a replaced instance joins it, below), or the
+    # members the restore replaces, still running while Terraform replaces them: never
+    # join those. kopsgen-etcd-reconcile marks the restored cluster once it runs.
+    restored=$(ctl get /kopsgen/restore --print-value-only 2> /dev/null || true)
+    if [ "${restored}" != {{ etcd_restore_sha256 | shquote }} ]; then
+      echo "kopsgen-etcd: the members that answer are not the cluster restored from {{ etcd_restore_snapshot }} (${restored:-not restored}): waiting for the members it replaces to go" >&2
+      exit 1
+    fi
+{% endif %}
     entry=$(grep -F ", ${peer_url}, " <<< "${listed}" || true)
     IFS=', ' read -r id status _ _ _ learner <<< "${entry:-- - - - - -}"
     if [ -z "${entry}" ]; then
@@ -123,7 +162,7 @@ exec /opt/bin/etcd \
   --listen-peer-urls=https://0.0.0.0:2380 \
   --initial-advertise-peer-urls="${peer_url}" \
   --initial-cluster="${initial_cluster}" \
-  --initial-cluster-token={{ (cluster_name ~ "-etcd") | shquote }} \
+  --initial-cluster-token={{ etcd_cluster_token | shquote }} \
   --initial-cluster-state="${state}" \
   --listen-metrics-urls=http://127.0.0.1:2381 \
   --client-cert-auth \

@@ -32,3 +32,9 @@ variable "autoscaling_group_names" {
   type        = list(string)
   description = "Names of the cluster's auto scaling groups (e.g. [\"k8s-controller\", \"k8s-nodepool1\"]), whose lifecycle actions the controllers' handler may complete."
 }
+
+variable "etcd_restore_snapshot" {
+  type        = string
+  description = "Key (below assets_prefix) of the etcd snapshot the members restore from (cluster.yaml etcd.restore.snapshot): the etcd role may read that one object; \"\" for none."
+  default     = ""
+}

@@ -34,3 +34,20 @@ variable "access_log_expiration_days" {
     error_message = "access_log_expiration_days must be a whole number of at least 1."
   }
 }
+
+variable "etcd_backup_prefix" {
+  type        = string
+  description = "Key prefix of the cluster's etcd snapshots, \"<assets prefix>/backups/etcd\" (e.g. \"k8s/backups/etcd\"), which the expire-etcd-backups lifecycle rule covers; null for no such rule."
+  default     = null
+}
+
+variable "etcd_backup_retention_days" {
+  type        = number
+  description = "Days S3 keeps each etcd snapshot before expiring it (cluster.yaml etcd.backup.retentionDays, e.g. 30)."
+  default     = 30
+
+  validation {
+    condition     = var.etcd_backup_retention_days >= 1 && floor(var.etcd_backup_retention_days) == var.etcd_backup_retention_days
+    error_message = "etcd_backup_retention_days must be a whole number of at least 1."
+  }
+}

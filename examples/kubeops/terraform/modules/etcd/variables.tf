@@ -138,3 +138,14 @@ variable "credentials_sha256" {
   description = "SHA-256 of the etcd credentials as `kopsgen credentials push` uploads them (terraform/credentials.auto.tfvars.json; no secret), or \"none\". New members are made with it; running members keep theirs (`ignore_changes`) and carry the one they were created with in the tag kopsgen.io/credentials-sha256."
   default     = "none"
 }
+
+variable "restore_snapshot" {
+  type        = string
+  description = "Key (below assets_prefix) of the etcd snapshot the members are created from, backups/etcd/<time>-<member>-<sha256>.db (cluster.yaml etcd.restore.snapshot); \"\" for none. Setting it replaces every member, attached to a new volume set (aws_ebs_volume.restored) it restores into; the data volumes the members had are kept, detached. Changing or removing it once set is refused (prevent_destroy; docs/etcd.md)."
+  default     = ""
+
+  validation {
+    condition     = var.restore_snapshot == "" || can(regex("^backups/etcd/[0-9]{8}T[0-9]{6}Z-[a-z0-9]+-[0-9a-f]{64}\\.db$", var.restore_snapshot))
+    error_message = "restore_snapshot must be \"\" or a key backups/etcd/<time>-<member>-<sha256>.db."
+  }
+}

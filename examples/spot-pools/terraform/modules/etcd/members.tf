@@ -29,6 +29,31 @@ resource "aws_s3_object" "members" {
   kms_key_id             = var.kms_key_arn
 }
 
+# What kopsgen-etcd-backup reads at each run: the key its snapshots are encrypted with
+# (SSE-KMS). An object rather than the cloud-config, which is rendered before the key exists.
+resource "aws_s3_object" "backup_settings" {
+  bucket                 = var.assets_bucket
+  key                    = "${var.assets_prefix}/userdata/etcd/backup"
+  content                = "KOPSGEN_BACKUP_KMS_KEY_ARN=\"${var.kms_key_arn}\"\n"
+  content_type           = "text/plain"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+# The snapshot the members were created from (cluster.yaml etcd.restore.snapshot; "" for
+# none). Setting it replaces every member, attached to a new, blank volume set (restored,
+# below) it restores into; the data volumes the members had are kept, detached, in the
+# state (docs/etcd.md "Restoring from a snapshot").
+resource "terraform_data" "restore" {
+  input = var.restore_snapshot
+}
+
+locals {
+  restoring = var.restore_snapshot != ""
+  # backups/etcd/<time>-<member>-<sha256>.db: the first 12 digits name the volume set.
+  restore_id = local.restoring ? substr(regex("-([0-9a-f]{64})\\.db$", var.restore_snapshot)[0], 0, 12) : ""
+}
+
 module "bootstrap" {
   source   = "../bootstrap"
   for_each = local.members
@@ -95,6 +120,8 @@ resource "aws_instance" "member" {
     # each keeps running the cloud-config its user data names, reboots included.
     # The credentials tag likewise stays what the member was created with.
     ignore_changes = [ami, user_data, tags["kopsgen.io/credentials-sha256"]]
+    # A restore (a new etcd.restore.snapshot) creates every member anew from the snapshot.
+    replace_triggered_by = [terraform_data.restore]
   }
 }
 
@@ -108,13 +135,42 @@ resource "aws_ebs_volume" "data" {
   encrypted         = true
   kms_key_id        = var.kms_key_arn
 
+  # Once a restore replaces them, their Name says so: `kopsgen up` after a destroy adopts
+  # the volumes named <cluster>-<member>-data, which are then the restored ones.
   tags = {
-    Name = "${var.cluster_name}-${each.key}-data"
+    Name = local.restoring ? "${var.cluster_name}-${each.key}-data-before-restore" : "${var.cluster_name}-${each.key}-data"
   }
 
   # The cluster's state outlives any instance; see README for the deliberate destroy path.
+  # A restore never destroys them either: it attaches the members to the restored set.
   lifecycle {
     prevent_destroy = true
+  }
+}
+
+# etcd.restore.snapshot: a new, blank volume per member, which its new instance restores
+# the snapshot into. Kept like the data volumes (prevent_destroy): once a cluster was
+# restored, the restore stays in cluster.yaml. Removing or changing it plans to destroy
+# these (a changed snapshot needs blank volumes again), which Terraform refuses, rather
+# than letting new members start on the data of the earlier restore.
+resource "aws_ebs_volume" "restored" {
+  for_each = local.restoring ? local.members : {}
+
+  availability_zone = each.value.availability_zone
+  size              = var.data_volume_size
+  type              = var.data_volume_type
+  iops              = var.data_volume_iops
+  encrypted         = true
+  kms_key_id        = var.kms_key_arn
+
+  tags = {
+    Name                 = "${var.cluster_name}-${each.key}-data"
+    "kopsgen.io/restore" = local.restore_id
+  }
+
+  lifecycle {
+    prevent_destroy      = true
+    replace_triggered_by = [terraform_data.restore]
   }
 }
 
@@ -122,7 +178,7 @@ resource "aws_volume_attachment" "data" {
   for_each = local.members
 
   device_name = "/dev/xvdf"
-  volume_id   = aws_ebs_volume.data[each.key].id
+  volume_id   = local.restoring ? aws_ebs_volume.restored[each.key].id : aws_ebs_volume.data[each.key].id
   instance_id = aws_instance.member[each.key].id
 
   # etcd has synced its writes once the instance is stopped; detaching a live disk is not clean.
