@@ -9,6 +9,9 @@ validation, no watch, no admission -- only what a real one answers for these req
   sends), which stores the conditions it was given;
 - POST of a CertificateSigningRequest, whose spec.username and spec.groups become the
   client certificate's CN and O (plus system:authenticated), as the API server sets them;
+- PATCH with ``application/apply-patch+yaml`` (server-side apply, ``kubectl apply
+  --server-side``): creates or replaces the object with the one sent -- no field ownership,
+  no merge, which only matters to a second applier;
 - DELETE of one object;
 - GET /readyz and /healthz: "ok" when :attr:`ready`, else HTTP 500.
 """
@@ -31,6 +34,7 @@ RESOURCES = (
     ("apps/v1", "deployments", "Deployment", True),
     ("apps/v1", "daemonsets", "DaemonSet", True),
     ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    ("v1", "configmaps", "ConfigMap", True),
 )
 
 
@@ -56,10 +60,30 @@ class APIStub:
     # -- HTTP ----------------------------------------------------------------------------
 
     def route(self, method: str, path: str, body: bytes,
-              client: tuple[str, list[str]] = ("", [])) -> tuple[int, object]:
+              client: tuple[str, list[str]] = ("", []),
+              content_type: str = "") -> tuple[int, object]:
         parts = [p for p in path.split("?", 1)[0].split("/") if p]
         if parts in (["readyz"], ["healthz"], ["livez"]):
             return (200, "ok") if self.ready else (500, "not ready")
+        if parts == ["openapi", "v3"]:  # OpenAPI v3 discovery: a document per group/version
+            gvs = sorted({gv for gv, *_ in RESOURCES})
+            return 200, {"paths": {(f"api/{gv}" if "/" not in gv else f"apis/{gv}"): {
+                "serverRelativeURL": f"/openapi/v3/{'api' if '/' not in gv else 'apis'}/{gv}?hash=0"}
+                for gv in gvs}}
+        if parts[:2] == ["openapi", "v3"]:
+            # A PATCH operation per kind that takes fieldValidation: kubectl then leaves the
+            # validation to the server (which the stand-in does not do) instead of wanting
+            # the schemas.
+            gv = "/".join(parts[3:])
+            group, _, version = gv.rpartition("/")
+            return 200, {"openapi": "3.0.0", "info": {"title": "kopsgen apistub", "version": "v0"},
+                         "paths": {f"/{'/'.join(parts[2:])}/{p}/{{name}}": {"patch": {
+                             "x-kubernetes-group-version-kind": {
+                                 "group": group, "version": version, "kind": k},
+                             "parameters": [{"name": "fieldValidation", "in": "query",
+                                             "schema": {"type": "string"}}]}}
+                             for g, p, k, _ in RESOURCES if g == gv},
+                         "components": {"schemas": {}}}
         if parts == ["api"]:
             return 200, {"kind": "APIVersions", "versions": ["v1"]}
         if parts == ["apis"]:
@@ -99,6 +123,14 @@ class APIStub:
                     return 409, status(409, f'{plural} "{obj["metadata"]["name"]}" exists')
             self.put(obj)
             return 201, obj
+        if method == "PATCH" and name and not sub and "apply-patch" in content_type:
+            import yaml
+
+            obj = yaml.safe_load(body)
+            with self.lock:
+                existed = name in self.objects.get((gv, plural, ns), {})
+                self.objects.setdefault((gv, plural, ns), {})[name] = obj
+            return (200 if existed else 201), obj
         with self.lock:
             if name is None and method == "GET":
                 items = [o for (g, p, n), objs in self.objects.items()
@@ -207,7 +239,8 @@ def serve(creds: dict[str, bytes], tmp: Path):
                       for k, v in rdn if k == "organizationName"]
             try:
                 code, payload = stub.route(self.command, self.path, body,
-                                           (subject.get("commonName", ""), groups))
+                                           (subject.get("commonName", ""), groups),
+                                           self.headers.get("Content-Type") or "")
             except Exception as exc:  # noqa: BLE001 - answered, and kept for the test
                 stub.errors.append(f"{self.command} {self.path}: {exc!r}")
                 code, payload = 500, status(500, repr(exc))

@@ -227,6 +227,48 @@ def test_addons_wait_for_the_api_and_apply_the_bootstrap_rbac_first(api, creds, 
     assert "removing the old auto-approval" not in log.read_text()
 
 
+def test_addons_give_the_termination_handler_its_queue_from_the_user_data(api, creds, tmp_path):
+    """The handler's queue URL names the account, so Terraform puts it in the controllers'
+    user data (KOPSGEN_TERMINATION_QUEUE_URL) and the rendered script writes it into the
+    ConfigMap the handler's Deployment reads, after the bootstrap RBAC, before the add-ons."""
+    stub, url = api
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/k8s-node-termination"
+    script = install(tmp_path, url, creds, "kopsgen-apply-addons")
+    # /etc/kubernetes/addons/ moved into the test's directory too, with the rendered add-ons.
+    config = yaml.safe_load(render_cloudconfigs(PARAMS)["userdata/cloud-config-controller"])
+    addons = tmp_path / "addons"
+    addons.mkdir()
+    for f in config["write_files"]:
+        if f["path"].startswith("/etc/kubernetes/addons/"):
+            (addons / f["path"].rsplit("/", 1)[1]).write_text(f["content"])
+    script.write_text(script.read_text().replace("/etc/kubernetes/addons", str(addons)))
+    proc, log = start(script, tmp_path, KOPSGEN_TERMINATION_QUEUE_URL=queue)
+    try:
+        wait("the queue's ConfigMap", lambda: stub.get(
+            "v1", "configmaps", "aws-node-termination-handler", "kube-system") is not None, log)
+    finally:
+        proc.kill()
+        proc.wait()
+    cm = stub.get("v1", "configmaps", "aws-node-termination-handler", "kube-system")
+    assert cm["data"] == {"QUEUE_URL": queue}
+    assert stub.get("rbac.authorization.k8s.io/v1", "clusterrolebindings",
+                    "kopsgen:node-autoapprove-bootstrap") is None
+    applied = [r for r in stub.requests if r.startswith("PATCH ")]
+    assert "clusterrolebindings" in applied[0] and "configmaps" in applied[-1], applied
+    # The handler's manifest reads that key of that ConfigMap.
+    manifest = (addons / "aws-node-termination-handler.yaml").read_text()
+    deployment = next(d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["QUEUE_URL"]["valueFrom"]["configMapKeyRef"] == {
+        "name": cm["metadata"]["name"], "key": "QUEUE_URL"}
+    assert deployment["metadata"]["namespace"] == cm["metadata"]["namespace"]
+
+    # Without the URL (user data of another role), it stops there and says why.
+    proc, log = start(script, tmp_path)
+    assert proc.wait(timeout=60) != 0
+    assert "the user data names no termination queue" in log.read_text()
+
+
 # ------------------------------------------------- a node's identity: its own instance only
 #
 # The worker's kopsgen-node-identity and the controllers' approver, both as rendered, with
