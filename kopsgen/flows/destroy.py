@@ -11,6 +11,7 @@ from kopsgen import naming
 from kopsgen.aws import asking, tagged_resources
 from kopsgen.boot import BootLab
 from kopsgen.errors import ExitCode, KopsgenError
+from kopsgen.flows.etcd_backups import list_backups
 from kopsgen.flows.etcd_data import (
     KEY_ADDRESSES,
     asking_aws,
@@ -62,6 +63,9 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
             if key_in_state:
                 echo(f"The cluster's KMS key {naming.cluster_key_alias(spec)} is kept with them: "
                      "it encrypts them. `kopsgen up` of this cluster adopts both.")
+        if "module.assets_bucket.aws_s3_bucket.this" in addresses:
+            for line in _snapshots_going(session):
+                echo(line)
         confirm(f"Type the cluster name ({spec.cluster_name}) to destroy it")
         # prevent_destroy guards the volumes against terraform: they leave the state first,
         # then stay in AWS (kept) or are deleted below; a kept key leaves with them.
@@ -107,6 +111,21 @@ def destroy_cluster(session: Session, *, delete_etcd_data: bool,
          + (f" except the {volumes_kept} kept etcd data volume(s)"
             + (" and their KMS key" if key else "") if kept else ""))
     return len(kept)
+
+
+def _snapshots_going(session: Session) -> list[str]:
+    """What to say of the etcd snapshots in the assets bucket kopsgen created, which the
+    destroy deletes with it (docs/etcd.md "Backups"): they are not data kopsgen keeps."""
+    try:
+        where, backups = list_backups(session)
+    except KopsgenError as exc:
+        return [f"The etcd snapshots in the assets bucket are deleted with it (they could not "
+                f"be listed: {exc}): copy backups/etcd/ first if you need them."]
+    if not backups:
+        return []
+    return [f"The assets bucket is deleted with the cluster, and with it {len(backups)} etcd "
+            f"snapshot(s), the newest {backups[0].time}: to keep them, copy them first "
+            f"(aws s3 sync {where} <elsewhere>)."]
 
 
 def destroy(session: Session, *, delete_etcd_data: bool, confirm: Callable[[str], None],

@@ -104,6 +104,7 @@ def test_sandbox_lifecycle(cli, tmp_path):
 
     before = objects()
     assert set(before) == {"k8s/userdata/etcd/cloud-config-etcd", "k8s/userdata/etcd/members",
+                           "k8s/userdata/etcd/backup",
                            "k8s/userdata/controllers/cloud-config-controller",
                            "k8s/userdata/pools/nodepool1/cloud-config-worker"}
     spec = (tmp_path / "cluster.yaml").read_text()
@@ -194,6 +195,24 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert members_list() == "etcd0\netcd1\netcd2\n"
     assert etcd_data() == {f"k8s-etcd{i}-data": "in-use" for i in range(3)}
 
+    # etcd backups: a snapshot as kopsgen-etcd-backup names it (the sandbox runs no etcd:
+    # tests/integration/test_etcd_backup_restore.py saves real ones) is listed with the line
+    # that restores it; a restore --dry-run shows that edit and writes nothing; a key that
+    # is not there is refused, cluster.yaml untouched.
+    snapshot = f"backups/etcd/20261201T100000Z-etcd0-{'ab' * 32}.db"
+    s3.put_object(Bucket=bucket, Key=f"k8s/{snapshot}", Body=b"snapshot")
+    r = cli("etcd", "backups", "--sandbox")
+    assert r.code == ExitCode.OK, r.err
+    assert f"1 etcd snapshot(s) in s3://{bucket}/k8s/backups/etcd/, newest first:" in r.out, r.out
+    assert f"    etcd.restore.snapshot: {snapshot}\n" in r.out, r.out
+    before = (tmp_path / "cluster.yaml").read_bytes()
+    r = cli("etcd", "restore", snapshot, "--dry-run", "--sandbox")
+    assert r.code == ExitCode.OK, r.err
+    assert f"+    snapshot: {snapshot}" in r.out and "is unchanged" in r.out, r.out
+    r = cli("etcd", "restore", snapshot.replace("etcd0", "etcd1"), "--sandbox")
+    assert r.code == ExitCode.USAGE and "SNAPSHOT" in r.err, r.err
+    assert (tmp_path / "cluster.yaml").read_bytes() == before
+
     # something created outside Terraform but tagged with the cluster is reported
     stray = ec2.create_volume(AvailabilityZone="us-east-1c", Size=1, TagSpecifications=[{
         "ResourceType": "volume", "Tags": [{"Key": "kubernetes.io/cluster/k8s", "Value": "owned"}]}])
@@ -206,6 +225,9 @@ def test_sandbox_lifecycle(cli, tmp_path):
     assert r.code == ExitCode.LEFTOVERS, r.err
     assert stray["VolumeId"] in r.err
     assert "etcd data volume(s) are kept" in r.out
+    # ... and the snapshots go with the bucket kopsgen created: it says so before asking.
+    assert "and with it 1 etcd snapshot(s), the newest 20261201T100000Z: to keep them, copy " \
+        f"them first (aws s3 sync s3://{bucket}/k8s/backups/etcd/ <elsewhere>)." in r.out, r.out
     # The key that encrypts the kept volumes is kept with them: usable, alias and all.
     assert "KMS key alias/kopsgen/k8s is kept with them" in r.out
     kms = sandbox_client(tmp_path, "kms")
