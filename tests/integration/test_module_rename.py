@@ -49,6 +49,14 @@ DRAIN_CREATES = (r"module\.node_termination\..+",
                  r"module\.[a-z_0-9]+\.aws_autoscaling_lifecycle_hook\.drain",
                  r"module\.iam\.aws_iam_policy\.node_termination_handler",
                  r"module\.iam\.aws_iam_role_policy_attachment\.controller_node_termination_handler")
+#: What etcd backups (docs/etcd.md "Backups") added: the backup settings object and the
+#: restore marker (created: a create never triggers the members' replace_triggered_by),
+#: the etcd role's put-only grant, and in place the assets bucket's retention rule.
+BACKUP_CREATES = (r"module\.etcd\.aws_s3_object\.backup_settings",
+                  r"module\.etcd\.terraform_data\.restore",
+                  r"module\.iam\.aws_iam_role_policy\.etcd_backups")
+BACKUP_UPDATES = [(r"module\.assets_bucket\.aws_s3_bucket_lifecycle_configuration\.this",
+                   {"rule"})]
 DRAIN_UPDATES = [(r"module\.controllers\.aws_autoscaling_group\.this",
                   {"health_check_type", "health_check_grace_period", "instance_refresh",
                    "launch_template", "capacity_reservation_specification"})]
@@ -56,15 +64,16 @@ DRAIN_UPDATES = [(r"module\.controllers\.aws_autoscaling_group\.this",
 
 def newer_node_content(drift: str) -> bool:
     """Whether one of unexplained_drift's lines is a change of what nodes boot from, or
-    what drained rollouts added."""
+    what drained rollouts or etcd backups added."""
     m = re.fullmatch(r"(\S+) \['(update|create)'\] \[(.*)\]", drift)
     if m is None:
         return False
     if m.group(2) == "create":
-        return any(re.fullmatch(pattern, m.group(1)) for pattern in DRAIN_CREATES)
+        return any(re.fullmatch(pattern, m.group(1))
+                   for pattern in DRAIN_CREATES + BACKUP_CREATES)
     attrs = {a.strip().strip("'") for a in m.group(3).split(",") if a.strip()}
     return any(re.fullmatch(pattern, m.group(1)) and (allowed is None or attrs <= allowed)
-               for pattern, allowed in NODE_CONTENT + DRAIN_UPDATES)
+               for pattern, allowed in NODE_CONTENT + DRAIN_UPDATES + BACKUP_UPDATES)
 
 
 def plan_json(terraform: str, workdir: Path, env: dict[str, str]) -> tuple[str, dict]:
